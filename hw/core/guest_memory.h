@@ -1,0 +1,54 @@
+// GuestMemory: the only way devices and loaders touch guest RAM. Every access is bounds-checked
+// against the RAM regions; guest integers are little-endian.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/mapping.h"
+#include "base/result.h"
+
+namespace corvid::hw {
+
+struct RamRegion {
+  uint64_t gpa = 0;      // guest physical start
+  uint64_t size = 0;     // bytes
+  uint8_t* host = nullptr;
+};
+
+class GuestMemory {
+ public:
+  // Adds a RAM region backed by a fresh anonymous mapping (hugepage-capable). Regions must not
+  // overlap.
+  Result<RamRegion> add_ram(uint64_t gpa, uint64_t size, bool hugepages = true);
+
+  const std::vector<RamRegion>& regions() const { return regions_; }
+  uint64_t ram_size() const;
+
+  // Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region, else nullptr.
+  // len == 0 is valid when gpa lies inside (or at the end of) a region.
+  uint8_t* host_ptr(uint64_t gpa, uint64_t len) const;
+  bool contains(uint64_t gpa, uint64_t len) const { return host_ptr(gpa, len) != nullptr; }
+
+  // Copies between guest RAM and host buffers; EFAULT naming the range when it is not RAM.
+  Result<> read(uint64_t gpa, void* dst, uint64_t len) const;
+  Result<> write(uint64_t gpa, const void* src, uint64_t len) const;
+  Result<> fill(uint64_t gpa, uint8_t byte, uint64_t len) const;
+
+  Result<uint8_t> read_u8(uint64_t gpa) const;
+  Result<uint16_t> read_le16(uint64_t gpa) const;
+  Result<uint32_t> read_le32(uint64_t gpa) const;
+  Result<uint64_t> read_le64(uint64_t gpa) const;
+  Result<> write_u8(uint64_t gpa, uint8_t v) const;
+  Result<> write_le16(uint64_t gpa, uint16_t v) const;
+  Result<> write_le32(uint64_t gpa, uint32_t v) const;
+  Result<> write_le64(uint64_t gpa, uint64_t v) const;
+
+ private:
+  std::vector<RamRegion> regions_;
+  std::vector<Mapping> mappings_;
+};
+
+}  // namespace corvid::hw
