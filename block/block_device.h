@@ -43,6 +43,11 @@ class BlockDevice {
   virtual void discard(uint64_t offset, uint64_t len, Completion done) = 0;
   virtual void write_zeroes(uint64_t offset, uint64_t len, bool may_unmap, Completion done) = 0;
 
+  // The engine this device's I/O runs on: callers drive completions with its poll() (see
+  // block/io_engine.h) or register its event_fd() in an EventLoop. Null for devices that
+  // complete synchronously.
+  virtual IoEngine* io_engine() { return nullptr; }
+
   // Writes back cached metadata and releases the image (a clean close). Called by the destructor
   // when not called explicitly.
   virtual Result<> close() = 0;

@@ -69,3 +69,11 @@ struct BlockStatus {
 Result<BlockStatus> block_status(BlockDevice& device, uint64_t offset, uint64_t length);
 
 }  // namespace corvid::block
+
+namespace corvid::block {
+
+// qemu-img resize: grows (or, with shrink, shrinks) the virtual disk. Shrinking a qcow2 image
+// fails when the cut-off part holds allocated data ("Cannot shrink ...").
+Result<> resize_image(BlockDevice& device, uint64_t new_size, bool shrink);
+
+}  // namespace corvid::block

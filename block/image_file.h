@@ -1,0 +1,43 @@
+// The host file under an image: a descriptor for guest data (O_DIRECT under cache=none and
+// directsync) and a buffered one for metadata and unaligned requests, plus blocking helpers
+// used for metadata (short reads past EOF read as zeros, as QEMU's do).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+#include "base/unique_fd.h"
+#include "block/block_device.h"
+
+namespace corvid::block {
+
+class ImageFile {
+ public:
+  static Result<ImageFile> open(const std::string& path, bool read_only, CacheMode cache);
+
+  const std::string& path() const { return path_; }
+  bool read_only() const { return read_only_; }
+  CacheMode cache() const { return cache_; }
+  bool direct() const { return direct_; }
+  int data_fd() const { return data_.get(); }
+  int meta_fd() const { return meta_.valid() ? meta_.get() : data_.get(); }
+  // O_DIRECT needs offsets, lengths and buffers aligned to the logical block size.
+  static constexpr uint64_t kDirectAlign = 512;
+  bool is_aligned(uint64_t offset, const iovec* iov, int iovcnt) const;
+
+  Result<> pread(void* buf, size_t len, uint64_t offset) const;
+  Result<> pwrite(const void* buf, size_t len, uint64_t offset) const;
+  Result<uint64_t> size() const;
+  Result<uint64_t> allocated_bytes() const;  // st_blocks * 512
+  Result<> truncate(uint64_t size) const;
+  Result<> sync() const;  // fdatasync (no-op under cache=unsafe)
+
+ private:
+  std::string path_;
+  bool read_only_ = false, direct_ = false;
+  CacheMode cache_ = CacheMode::kWriteback;
+  UniqueFd data_, meta_;
+};
+
+}  // namespace corvid::block

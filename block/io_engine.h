@@ -1,0 +1,70 @@
+// The asynchronous I/O engine under every block driver: io_uring where the host allows it, a
+// thread pool otherwise (or when aio=threads asks for it).
+//
+// Threading: an engine belongs to one thread. Requests are queued and submitted in batches
+// (submit(), or implicitly by poll()); callbacks run only from poll(), never from inside the
+// call that queued the request, so a callback may safely queue more requests.
+// The iovec array passed to readv/writev must stay valid until the callback runs.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "base/result.h"
+#include "block/block_device.h"
+
+namespace corvid::block {
+
+// res >= 0: bytes transferred (0 for fsync/fallocate); res < 0: -errno.
+using IoCallback = std::function<void(int64_t res)>;
+
+class IoEngine {
+ public:
+  // aio=io_uring falls back to the thread pool (with one warning line) when the kernel refuses
+  // io_uring (EPERM, ENOSYS); aio=threads always uses the pool.
+  static Result<std::unique_ptr<IoEngine>> create(AioMode mode, unsigned queue_depth = 256);
+
+  virtual ~IoEngine() = default;
+  virtual const char* name() const = 0;
+
+  virtual void readv(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) = 0;
+  virtual void writev(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) = 0;
+  virtual void fsync(int fd, bool datasync, IoCallback cb) = 0;
+  // fallocate(2) with `mode` (FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, FALLOC_FL_ZERO_RANGE, 0).
+  virtual void fallocate(int fd, int mode, uint64_t offset, uint64_t len, IoCallback cb) = 0;
+
+  // Hands every queued request to the kernel / the workers in one go.
+  virtual void submit() = 0;
+
+  // Completes `cb` with `res` at the next poll(): for results known without any I/O.
+  void complete_later(IoCallback cb, int64_t res);
+
+  // Submits, then runs the callbacks of finished requests. With wait, blocks until at least
+  // one callback ran (returns 0 at once when nothing is in flight). Returns callbacks run.
+  int poll(bool wait);
+
+  // Requests queued or in flight, including deferred completions.
+  unsigned in_flight() const { return in_flight_ + static_cast<unsigned>(deferred_.size()); }
+
+  // A descriptor that becomes readable when completions are ready (for an EventLoop); after it
+  // fires, call poll(false).
+  virtual int event_fd() const = 0;
+
+ protected:
+  // Reaps finished requests, running their callbacks; blocks for one when wait.
+  virtual int reap(bool wait) = 0;
+  unsigned in_flight_ = 0;
+
+ private:
+  int run_deferred();
+  std::vector<std::pair<IoCallback, int64_t>> deferred_, running_;
+};
+
+Result<std::unique_ptr<IoEngine>> create_io_uring_engine(unsigned queue_depth);
+Result<std::unique_ptr<IoEngine>> create_thread_pool_engine(unsigned workers);
+
+}  // namespace corvid::block
