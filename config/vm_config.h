@@ -10,12 +10,13 @@
 namespace corvid::config {
 
 struct DriveConfig {
+  std::string id;  // device name shown by QMP ("vda" from libvirt's <target dev>)
   std::string file;
-  std::string format;           // "raw", "qcow2" or empty to probe
+  std::string format;               // "raw", "qcow2" or empty to probe
   std::string cache = "writeback";  // writeback|writethrough|none|directsync|unsafe
-  std::string aio = "io_uring";     // io_uring|threads
+  std::string aio = "io_uring";     // io_uring|threads (libvirt's io='native' maps to io_uring)
   bool read_only = false;
-  bool discard = false;         // discard=unmap
+  bool discard = false;  // discard=unmap
   std::string serial;
   std::string transport = "pci";  // pci | mmio
 };
@@ -29,17 +30,17 @@ enum class LifecycleAction { kDestroy, kRestart, kPreserve };
 
 struct VmConfig {
   std::string name = "corvid";
-  std::string uuid;             // canonical 8-4-4-4-12 or empty
+  std::string uuid;  // canonical 8-4-4-4-12 or empty
   uint64_t memory_bytes = 256ull << 20;
   int vcpus = 1;
-  std::string accel = "auto";   // kvm | xen | tcg | auto
+  std::string accel = "auto";  // kvm | xen | tcg | auto
   std::string kernel, initrd, cmdline;
   std::vector<DriveConfig> drives;
   SerialConfig serial;
   bool virtio_rng = false;
   bool virtio_console = false;
-  std::string dump_dtb;         // write the device tree here
-  std::string qmp_socket;       // unix socket path for QMP, empty for none
+  std::string dump_dtb;    // write the device tree here
+  std::string qmp_socket;  // unix socket path for QMP, empty for none
   LifecycleAction on_poweroff = LifecycleAction::kDestroy;
   LifecycleAction on_reboot = LifecycleAction::kRestart;
   LifecycleAction on_crash = LifecycleAction::kDestroy;

@@ -17,8 +17,8 @@ struct QmpServerOptions {
   size_t max_clients = 16;  // further connections get one error line and are closed
 };
 
-// Parses the --qmp argument: "unix:PATH,server[,wait=off][,nowait]". corvid never waits for a client
-// before starting the guest (QEMU's wait=off), so "wait=on" is refused.
+// Parses the --qmp argument: "unix:PATH,server[,wait=off][,nowait]". corvid never waits for a
+// client before starting the guest (QEMU's wait=off), so "wait=on" is refused.
 Result<QmpServerOptions> parse_qmp_option(std::string_view text);
 
 class QmpServer : public VmEventSink {

@@ -19,8 +19,8 @@ namespace corvid::monitor {
 enum class RunState { kPrelaunch, kRunning, kPaused, kShutdown, kInternalError, kGuestPanicked };
 
 struct CpuInfo {
-  int index = 0;          // cpu-index
-  int64_t host_tid = 0;   // gettid() of the vCPU thread ("thread-id" in query-cpus-fast)
+  int index = 0;         // cpu-index
+  int64_t host_tid = 0;  // gettid() of the vCPU thread ("thread-id" in query-cpus-fast)
   int socket_id = 0, core_id = 0, thread_id = 0;
 };
 
@@ -36,15 +36,15 @@ struct BlockStats {
 };
 
 struct BlockInfo {
-  std::string device;        // drive id: "virtio0", or the libvirt alias
-  std::string node_name;     // block node name, e.g. "#block0"
-  std::string qdev;          // the device it is attached to, e.g. "/machine/peripheral-anon/device[0]"
-  std::string file;          // image path as opened
-  std::string format;        // "raw" | "qcow2"
+  std::string device;     // drive id: "virtio0", or the libvirt alias
+  std::string node_name;  // block node name, e.g. "#block0"
+  std::string qdev;       // the device it is attached to, e.g. "/machine/peripheral-anon/device[0]"
+  std::string file;       // image path as opened
+  std::string format;     // "raw" | "qcow2"
   std::string cache = "writeback";  // DriveConfig::cache
   bool read_only = false;
-  uint64_t virtual_size = 0;  // bytes the guest sees
-  uint64_t cluster_size = 0;  // qcow2 only; 0 otherwise
+  uint64_t virtual_size = 0;    // bytes the guest sees
+  uint64_t cluster_size = 0;    // qcow2 only; 0 otherwise
   bool lazy_refcounts = false;  // qcow2 only
   BlockStats stats;
 };
