@@ -1,0 +1,242 @@
+// The main loop: interrupts at block boundaries, block lookup (jump cache, then the physical
+// block table, then the translator), chaining, and turning guest faults into exception delivery.
+#include "tcg/cpu.h"
+
+#include "base/log.h"
+#include "tcg/flags.h"
+#include "tcg/translator.h"
+
+namespace corvid::tcg {
+namespace {
+
+// Past this many blocks the whole cache is dropped (Bochs's policy): simple, and it bounds the
+// memory that invalidated-but-possibly-linked blocks hold.
+constexpr size_t kMaxBlocks = 1 << 16;
+
+inline unsigned jc_hash(uint64_t rip) {
+  return (rip ^ (rip >> 12)) & (kJumpCacheSize - 1);
+}
+
+}  // namespace
+
+Cpu::Cpu(SystemBus& bus, InterruptController* intc, int index)
+    : bus_(bus), intc_(intc), index_(index) {
+  // Reset state for a flat 32-bit protected mode entry; loaders overwrite what they need.
+  for (auto& seg : s_.seg) seg = Segment{0, 0xffffffff, 0xc093, 0};
+  s_.seg[kCs].attr = 0xc09b;
+  s_.tr.attr = 0x8b;
+  s_.ldtr.attr = 0x82;
+  s_.cr0 = kCr0Pe | kCr0Et;
+  flush_tlb();
+}
+
+Cpu::~Cpu() = default;
+
+uint32_t Cpu::mode_bits() const {
+  uint32_t m = s_.cpl;
+  if (code64(s_)) m |= 1 << 2;
+  if (s_.seg[kCs].attr & kSegAttrDb) m |= 1 << 3;
+  if (s_.seg[kSs].attr & kSegAttrDb) m |= 1 << 4;
+  if (s_.cr0 & kCr0Pe) m |= 1 << 5;
+  if (long_mode_active(s_)) m |= 1 << 6;
+  return m;
+}
+
+void Cpu::state_changed() {
+  if (long_mode_active(s_) && !(s_.cr0 & kCr0Pg)) s_.efer &= ~kEferLma;
+  set_cpl(s_.cpl);
+  flush_tlb();
+}
+
+void Cpu::set_cpl(unsigned cpl) {
+  s_.cpl = cpl;
+  mmu_index_ = cpl == 3 ? 1 : 0;
+}
+
+void Cpu::raise(uint8_t vector, uint32_t error_code, const Op* op) {
+  if (op && cur_block_) s_.rip = rip_of(op);
+  throw GuestFault{vector, true, error_code};
+}
+
+void Cpu::raise_no_error(uint8_t vector, const Op* op) {
+  if (op && cur_block_) s_.rip = rip_of(op);
+  throw GuestFault{vector, false, 0};
+}
+
+void Cpu::flush_code() {
+  for (auto& b : all_blocks_) b->valid = false;
+  blocks_.clear();
+  page_blocks_.clear();
+  all_blocks_.clear();
+  for (auto& j : jump_cache_) j = nullptr;
+  for (auto& t : tlb_) {
+    for (auto& e : t) e.write &= ~kTlbNotDirty;
+  }
+  link_from_ = nullptr;
+  prev_block_ = nullptr;
+}
+
+void Cpu::protect_code_page(uint64_t ppage) {
+  // Writes through any mapping of this physical page must now take the slow path.
+  for (auto& t : tlb_) {
+    for (auto& e : t) {
+      if (e.paddr == ppage && !(e.write & kTlbInvalid)) e.write |= kTlbNotDirty;
+    }
+  }
+}
+
+void Cpu::invalidate_code_page(uint64_t ppage) {
+  auto it = page_blocks_.find(ppage);
+  if (it != page_blocks_.end()) {
+    for (Block* b : it->second) {
+      if (!b->valid) continue;
+      b->valid = false;
+      ++stats_.smc_invalidations;
+      auto bi = blocks_.find(b->paddr ^ (static_cast<uint64_t>(b->mode) << 52));
+      if (bi != blocks_.end() && bi->second == b) blocks_.erase(bi);
+      if (b == cur_block_) smc_hit_ = true;
+    }
+    page_blocks_.erase(it);
+  }
+  for (auto& t : tlb_) {
+    for (auto& e : t) {
+      if (e.paddr == ppage) e.write &= ~kTlbNotDirty;
+    }
+  }
+}
+
+Block* Cpu::find_block() {
+  uint64_t rip = s_.rip;
+  uint32_t mode = mode_bits();
+  Block*& jc = jump_cache_[jc_hash(rip)];
+  if (jc && jc->valid && jc->vaddr == rip && jc->mode == mode) return jc;
+
+  uint64_t linear = code64(s_) ? rip : (s_.seg[kCs].base + rip) & 0xffffffffull;
+  TlbEntry* e = &tlb_[mmu_index_][(linear >> 12) & (kTlbSize - 1)];
+  if (e->code != (linear & ~0xfffull)) e = &tlb_fill(linear, Access::kExec, false, nullptr);
+  if (e->code & kTlbMmio) {
+    throw GuestFault{kGp, true, 0};  // executing from MMIO is not supported
+  }
+  uint64_t paddr = e->paddr | (linear & 0xfff);
+  uint64_t key = paddr ^ (static_cast<uint64_t>(mode) << 52);
+  auto it = blocks_.find(key);
+  Block* b = nullptr;
+  if (it != blocks_.end() && it->second->valid && it->second->vaddr == rip) {
+    b = it->second;
+    // A block straddling two pages is only reusable while the second page maps the same.
+    if (b->paddr2 != ~0ull &&
+        (translate((linear | 0xfff) + 1, Access::kExec, false, nullptr) & ~0xfffull) != b->paddr2) {
+      b = nullptr;
+    }
+  }
+  if (!b) {
+    if (all_blocks_.size() >= kMaxBlocks) flush_code();
+    b = translate_block(*this, rip, paddr, mode);
+    ++stats_.blocks_translated;
+    all_blocks_.emplace_back(b);
+    blocks_[key] = b;
+    for (uint64_t page : {static_cast<uint64_t>(paddr & ~0xfffull), b->paddr2}) {
+      if (page == ~0ull) continue;
+      auto& list = page_blocks_[page];
+      if (list.empty()) protect_code_page(page);
+      list.push_back(b);
+    }
+  }
+  jc = b;
+  return b;
+}
+
+void Cpu::inject_interrupt(uint8_t vector) {
+  deliver(vector, false, 0, false, s_.rip);
+}
+
+void Cpu::check_interrupts() {
+  if (!intc_ || !(s_.rflags & kFlagIf)) return;
+  if (s_.interrupt_shadow) {
+    s_.interrupt_shadow = 0;
+    return;
+  }
+  if (!intc_->has_interrupt()) return;
+  int v = intc_->acknowledge();
+  if (v < 0) return;
+  halted_ = false;
+  ++stats_.interrupts;
+  deliver(static_cast<uint8_t>(v), false, 0, false, s_.rip);
+}
+
+void Cpu::handle_fault(uint8_t vector, bool has_error, uint32_t error, uint64_t rip) {
+  ++stats_.exceptions;
+  s_.rip = rip;
+  try {
+    deliver(vector, has_error, error, false, rip);
+  } catch (const GuestFault& second) {
+    // A fault while delivering a contributory fault or #PF is a double fault (SDM Vol. 3 §6.15
+    // Table 6-5); a fault while delivering #DF shuts the CPU down.
+    if (vector == kDf) {
+      shutdown_ = true;
+      return;
+    }
+    try {
+      deliver(kDf, true, 0, false, rip);
+    } catch (const GuestFault&) {
+      shutdown_ = true;
+    }
+    (void)second;
+  }
+}
+
+void Cpu::execute_block(Block* block) {
+  cur_block_ = block;
+  smc_hit_ = false;
+  link_from_ = nullptr;
+  ++stats_.blocks_executed;
+  const Op* op = block->ops.data();
+  while (op) op = op->fn(*this, op);
+}
+
+CpuExit Cpu::run(uint64_t budget) {
+  budget_ = budget;
+  for (;;) {
+    if (stop_request_.exchange(false, std::memory_order_acq_rel)) {
+      exit_request_.store(0, std::memory_order_relaxed);
+      return {CpuExitReason::kStop, {}};
+    }
+    exit_request_.store(0, std::memory_order_relaxed);
+    if (shutdown_) {
+      shutdown_ = false;
+      return {CpuExitReason::kShutdown, "triple fault"};
+    }
+    try {
+      check_interrupts();
+    } catch (const GuestFault& f) {
+      handle_fault(f.vector, f.has_error, f.error, s_.rip);
+      continue;
+    }
+    if (halted_) return {CpuExitReason::kHalt, {}};
+    if (budget_ == 0) return {CpuExitReason::kBudget, {}};
+    --budget_;
+    uint64_t rip = s_.rip;
+    cur_block_ = nullptr;
+    try {
+      Block* b = find_block();
+      // Chain the block we just left to this one when both lie on the same guest page.
+      if (prev_block_ && prev_block_->valid && link_from_ && b->paddr2 == ~0ull &&
+          prev_block_->paddr2 == ~0ull && ((prev_block_->vaddr ^ b->vaddr) & ~0xfffull) == 0) {
+        if (link_slot_ == 0)
+          link_from_->link = b;
+        else
+          link_from_->link2 = b;
+      }
+      link_from_ = nullptr;
+      execute_block(b);
+      prev_block_ = cur_block_;
+    } catch (const GuestFault& f) {
+      prev_block_ = nullptr;
+      link_from_ = nullptr;
+      if (!cur_block_) s_.rip = rip;
+      handle_fault(f.vector, f.has_error, f.error, s_.rip);
+    }
+  }
+}
+
+}  // namespace corvid::tcg

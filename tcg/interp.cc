@@ -1,0 +1,474 @@
+// The interpreter: one small handler per (IR kind, size). A handler does its op's work and returns
+// the next op; block-ending handlers follow chained links or the jump cache straight into the next
+// block, checking for interrupts and stop requests at every block entry.
+#include "tcg/interp.h"
+
+#include "tcg/flags.h"
+#include "tcg/softmmu_inline.h"
+
+namespace corvid::tcg {
+namespace {
+
+inline uint64_t& R(Cpu& cpu, uint32_t off) {
+  return *reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&cpu.s_) + off);
+}
+
+const Op* h_movi(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = op->imm;
+  return op + 1;
+}
+const Op* h_mov(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = R(cpu, op->a);
+  return op + 1;
+}
+
+template <unsigned N, bool Hi>
+const Op* h_getreg(Cpu& cpu, const Op* op) {
+  uint64_t v = R(cpu, op->a);
+  R(cpu, op->d) = Hi ? (v >> 8) & 0xff : v & size_mask(N);
+  return op + 1;
+}
+
+template <unsigned N, bool Hi>
+const Op* h_setreg(Cpu& cpu, const Op* op) {
+  uint64_t& r = R(cpu, op->d);
+  uint64_t v = R(cpu, op->a);
+  if (Hi) {
+    r = (r & ~0xff00ull) | ((v & 0xff) << 8);
+  } else if (N == 1) {
+    r = (r & ~0xffull) | (v & 0xff);
+  } else if (N == 2) {
+    r = (r & ~0xffffull) | (v & 0xffff);
+  } else if (N == 4) {
+    r = v & 0xffffffffull;
+  } else {
+    r = v;
+  }
+  return op + 1;
+}
+
+template <unsigned N, AluOp A>
+const Op* h_alu(Cpu& cpu, const Op* op) {
+  CpuState& s = cpu.s_;
+  uint64_t a = R(cpu, op->a), b = R(cpu, op->b), r;
+  constexpr uint64_t m = size_mask(N);
+  switch (A) {
+    case kAdd:
+      r = (a + b) & m;
+      s.cc_op = make_cc_op(kCcAdd, N);
+      break;
+    case kAdc: {
+      uint64_t c = carry_flag(s);
+      r = (a + b + c) & m;
+      s.cc_src2 = c;
+      s.cc_op = make_cc_op(kCcAdc, N);
+      break;
+    }
+    case kSbb: {
+      uint64_t c = carry_flag(s);
+      r = (a - b - c) & m;
+      s.cc_src2 = c;
+      s.cc_op = make_cc_op(kCcSbb, N);
+      break;
+    }
+    case kSub:
+    case kCmp:
+      r = (a - b) & m;
+      s.cc_op = make_cc_op(kCcSub, N);
+      break;
+    case kAnd:
+    case kTest:
+      r = a & b & m;
+      s.cc_op = make_cc_op(kCcLogic, N);
+      break;
+    case kOr:
+      r = (a | b) & m;
+      s.cc_op = make_cc_op(kCcLogic, N);
+      break;
+    default:
+      r = (a ^ b) & m;
+      s.cc_op = make_cc_op(kCcLogic, N);
+      break;
+  }
+  s.cc_dst = r;
+  s.cc_src = b;
+  if (A != kCmp && A != kTest) R(cpu, op->d) = r;
+  return op + 1;
+}
+
+template <AluOp A>
+const Op* h_alu_nf(Cpu& cpu, const Op* op) {
+  uint64_t a = R(cpu, op->a), b = R(cpu, op->b), r;
+  switch (A) {
+    case kAdd:
+      r = a + b;
+      break;
+    case kSub:
+      r = a - b;
+      break;
+    case kAnd:
+      r = a & b;
+      break;
+    case kOr:
+      r = a | b;
+      break;
+    case kXor:
+      r = a ^ b;
+      break;
+    case kShlNf:
+      r = a << (b & 63);
+      break;
+    default:
+      r = a >> (b & 63);
+      break;
+  }
+  R(cpu, op->d) = r & size_mask(op->size);
+  return op + 1;
+}
+
+template <unsigned N, UnaryOp U>
+const Op* h_unary(Cpu& cpu, const Op* op) {
+  CpuState& s = cpu.s_;
+  uint64_t a = R(cpu, op->a), r;
+  constexpr uint64_t m = size_mask(N);
+  switch (U) {
+    case kInc:
+      s.cc_src2 = compute_arith_flags(s);
+      r = (a + 1) & m;
+      s.cc_op = make_cc_op(kCcInc, N);
+      s.cc_dst = r;
+      break;
+    case kDec:
+      s.cc_src2 = compute_arith_flags(s);
+      r = (a - 1) & m;
+      s.cc_op = make_cc_op(kCcDec, N);
+      s.cc_dst = r;
+      break;
+    case kNeg:
+      r = (0 - a) & m;
+      s.cc_op = make_cc_op(kCcSub, N);
+      s.cc_dst = r;
+      s.cc_src = a;
+      break;
+    default:
+      r = ~a & m;
+      break;
+  }
+  R(cpu, op->d) = r;
+  return op + 1;
+}
+
+const Op* h_shift(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = shift_value(cpu.s_, op->cond, op->size, R(cpu, op->a), R(cpu, op->b));
+  return op + 1;
+}
+
+template <bool Seg>
+const Op* h_ea(Cpu& cpu, const Op* op) {
+  uint64_t v = R(cpu, op->a) + (R(cpu, op->c) << op->imm2) + op->imm;
+  v &= size_mask(op->size);
+  if (Seg) v = (v + R(cpu, op->b)) & (op->cond ? ~0ull : 0xffffffffull);
+  R(cpu, op->d) = v;
+  return op + 1;
+}
+
+template <unsigned N>
+const Op* h_load(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = cpu.load<N>(R(cpu, op->a), op);
+  return op + 1;
+}
+
+template <unsigned N>
+const Op* h_store(Cpu& cpu, const Op* op) {
+  cpu.store<N>(R(cpu, op->a), R(cpu, op->b), op);
+  if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
+  return op + 1;
+}
+
+const Op* h_probe_write(Cpu& cpu, const Op* op) {
+  uint64_t va = R(cpu, op->a);
+  const TlbEntry& e = cpu.tlb_[cpu.mmu_index_][(va >> 12) & (kTlbSize - 1)];
+  if (e.write == (va & ~0xfffull) && (va & 0xfff) <= 4096u - op->size) return op + 1;
+  cpu.translate(va, Cpu::Access::kWrite, false, op);
+  cpu.translate(va + op->size - 1, Cpu::Access::kWrite, false, op);
+  return op + 1;
+}
+
+const Op* h_extend(Cpu& cpu, const Op* op) {
+  uint64_t a = R(cpu, op->a);
+  R(cpu, op->d) =
+      op->cond ? static_cast<uint64_t>(sign_extend(a, op->size)) : a & size_mask(op->size);
+  return op + 1;
+}
+
+const Op* h_setcc(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = eval_condition(cpu.s_, op->cond);
+  return op + 1;
+}
+
+const Op* h_cmov(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = eval_condition(cpu.s_, op->cond) ? R(cpu, op->b) : R(cpu, op->a);
+  return op + 1;
+}
+
+const Op* h_helper(Cpu& cpu, const Op* op) {
+  reinterpret_cast<HelperFn>(op->imm)(cpu, *op);
+  if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
+  return op + 1;
+}
+
+// Follows a chained link when nothing asks the main loop to look (QEMU's goto_tb + the
+// interrupt check at TB entry).
+inline const Op* chain(Cpu& cpu, Block* target) {
+  if (target && target->valid && cpu.exit_request_.load(std::memory_order_relaxed) == 0 &&
+      cpu.budget_ > 0) {
+    --cpu.budget_;
+    ++cpu.stats_.blocks_executed;
+    cpu.cur_block_ = target;
+    return target->ops.data();
+  }
+  return nullptr;
+}
+
+const Op* h_jmp(Cpu& cpu, const Op* op) {
+  cpu.s_.rip = op->imm;
+  if (const Op* next = chain(cpu, op->link)) return next;
+  cpu.link_from_ = op;
+  cpu.link_slot_ = 0;
+  return nullptr;
+}
+
+const Op* h_jcc(Cpu& cpu, const Op* op) {
+  bool taken = eval_condition(cpu.s_, op->cond);
+  cpu.s_.rip = taken ? op->imm : op->imm2;
+  if (const Op* next = chain(cpu, taken ? op->link : op->link2)) return next;
+  cpu.link_from_ = op;
+  cpu.link_slot_ = taken ? 0 : 1;
+  return nullptr;
+}
+
+const Op* h_jmp_ind(Cpu& cpu, const Op* op) {
+  uint64_t rip = R(cpu, op->a) & size_mask(op->size);
+  cpu.s_.rip = rip;
+  Block* b = cpu.jump_cache_[(rip ^ (rip >> 12)) & (kJumpCacheSize - 1)];
+  if (b && b->vaddr == rip && b->mode == cpu.cur_block_->mode) return chain(cpu, b);
+  return nullptr;
+}
+
+const Op* h_exit(Cpu& cpu, const Op* op) {
+  if (op->cond == 0) cpu.s_.rip = op->imm;
+  return nullptr;
+}
+
+template <template <unsigned> class F>
+Handler by_size(unsigned size) {
+  switch (size) {
+    case 1:
+      return F<1>::fn;
+    case 2:
+      return F<2>::fn;
+    case 4:
+      return F<4>::fn;
+    default:
+      return F<8>::fn;
+  }
+}
+template <unsigned N>
+struct LoadH {
+  static constexpr Handler fn = h_load<N>;
+};
+template <unsigned N>
+struct StoreH {
+  static constexpr Handler fn = h_store<N>;
+};
+template <unsigned N>
+struct GetH {
+  static constexpr Handler fn = h_getreg<N, false>;
+};
+template <unsigned N>
+struct SetH {
+  static constexpr Handler fn = h_setreg<N, false>;
+};
+
+template <unsigned N>
+Handler alu_handler(unsigned a) {
+  static constexpr Handler table[] = {h_alu<N, kAdd>, h_alu<N, kOr>,  h_alu<N, kAdc>,
+                                      h_alu<N, kSbb>, h_alu<N, kAnd>, h_alu<N, kSub>,
+                                      h_alu<N, kXor>, h_alu<N, kCmp>, h_alu<N, kTest>};
+  return table[a];
+}
+template <unsigned N>
+Handler unary_handler(unsigned u) {
+  static constexpr Handler table[] = {h_unary<N, kInc>, h_unary<N, kDec>, h_unary<N, kNeg>,
+                                      h_unary<N, kNot>};
+  return table[u];
+}
+
+}  // namespace
+
+uint64_t shift_value(CpuState& s, unsigned op, unsigned size, uint64_t a, uint64_t count_in) {
+  unsigned bits = size * 8;
+  uint64_t m = size_mask(size), sb = sign_bit(size);
+  unsigned count = count_in & (size == 8 ? 63 : 31);
+  a &= m;
+  if (count == 0) return a;
+  uint64_t f = compute_arith_flags(s);
+  uint64_t r;
+  auto set = [&](uint64_t flag, bool on) { f = on ? (f | flag) : (f & ~flag); };
+  auto szp = [&](uint64_t v) {
+    set(kFlagZf, v == 0);
+    set(kFlagSf, v & sb);
+    set(kFlagPf, !(__builtin_popcount(v & 0xff) & 1));
+    f &= ~kFlagAf;
+  };
+  switch (op) {
+    case kRol: {
+      unsigned c = count % bits;
+      r = c ? ((a << c) | (a >> (bits - c))) & m : a;
+      set(kFlagCf, r & 1);
+      set(kFlagOf, ((r & sb) != 0) != ((r & 1) != 0));
+      break;
+    }
+    case kRor: {
+      unsigned c = count % bits;
+      r = c ? ((a >> c) | (a << (bits - c))) & m : a;
+      set(kFlagCf, r & sb);
+      set(kFlagOf, ((r & sb) != 0) != ((r & (sb >> 1)) != 0));
+      break;
+    }
+    case kRcl:
+    case kRcr: {
+      unsigned c = count % (bits + 1);
+      unsigned __int128 cf = (f & kFlagCf) ? 1 : 0;
+      unsigned __int128 wide = static_cast<unsigned __int128>(a) | (cf << bits);  // bits+1 wide
+      unsigned __int128 wmask = (static_cast<unsigned __int128>(1) << (bits + 1)) - 1;
+      if (op == kRcr) c = (bits + 1 - c) % (bits + 1);
+      if (c) wide = ((wide << c) | (wide >> (bits + 1 - c))) & wmask;
+      r = static_cast<uint64_t>(wide) & m;
+      bool new_cf = (wide >> bits) & 1;
+      set(kFlagCf, new_cf);
+      if (op == kRcl) {
+        set(kFlagOf, ((r & sb) != 0) != new_cf);
+      } else {
+        set(kFlagOf, ((r & sb) != 0) != ((r & (sb >> 1)) != 0));
+      }
+      break;
+    }
+    case kShl:
+    case kSal:
+      r = count < bits ? (a << count) & m : 0;
+      set(kFlagCf, count <= bits ? (a >> (bits - count)) & 1 : 0);
+      set(kFlagOf, ((r & sb) != 0) != ((f & kFlagCf) != 0));
+      szp(r);
+      break;
+    case kShr:
+      r = count < bits ? a >> count : 0;
+      set(kFlagCf, count <= bits ? (a >> (count - 1)) & 1 : 0);
+      set(kFlagOf, a & sb);
+      szp(r);
+      break;
+    default: {  // sar
+      int64_t sa = sign_extend(a, size);
+      unsigned c = count < bits ? count : bits - 1;
+      r = static_cast<uint64_t>(sa >> c) & m;
+      set(kFlagCf, (sa >> (c - (count < bits ? 1 : 0))) & 1);
+      if (count >= bits) set(kFlagCf, sa < 0);
+      set(kFlagOf, false);
+      szp(r);
+      break;
+    }
+  }
+  write_arith_flags(s, f);
+  return r;
+}
+
+const Op* smc_redirect(Cpu& cpu, const Op* op) {
+  // The running block was invalidated by its own store: finish this instruction from a copy of
+  // its remaining ops, then leave at the next instruction (which is re-translated).
+  cpu.smc_hit_ = false;
+  Block* b = cpu.cur_block_;
+  const Op* end = b->ops.data() + b->ops.size();
+  const Op* p = op + 1;
+  unsigned n = 0;
+  while (p < end && p->pc_off == op->pc_off && n + 1 < std::size(cpu.smc_tail_)) {
+    cpu.smc_tail_[n++] = *p++;
+  }
+  uint32_t next_off = b->length;
+  for (uint32_t off : b->insn_offsets) {
+    if (off > op->pc_off) {
+      next_off = off;
+      break;
+    }
+  }
+  Op exit_op;
+  exit_op.fn = h_exit;
+  exit_op.kind = IrKind::kExit;
+  exit_op.pc_off = op->pc_off;
+  exit_op.imm = static_cast<int64_t>(b->vaddr + next_off);
+  cpu.smc_tail_[n] = exit_op;
+  for (unsigned i = 0; i < n; ++i) {
+    cpu.smc_tail_[i].link = cpu.smc_tail_[i].link2 = nullptr;
+  }
+  return cpu.smc_tail_;
+}
+
+Handler select_handler(const Op& op) {
+  unsigned n = op.size;
+  switch (op.kind) {
+    case IrKind::kMovi:
+      return h_movi;
+    case IrKind::kMov:
+      return h_mov;
+    case IrKind::kGetReg:
+      return op.cond ? h_getreg<1, true> : by_size<GetH>(n);
+    case IrKind::kSetReg:
+      return op.cond ? h_setreg<1, true> : by_size<SetH>(n);
+    case IrKind::kAlu:
+      return n == 1   ? alu_handler<1>(op.cond)
+             : n == 2 ? alu_handler<2>(op.cond)
+             : n == 4 ? alu_handler<4>(op.cond)
+                      : alu_handler<8>(op.cond);
+    case IrKind::kAluNoFlags: {
+      static constexpr Handler t[] = {h_alu_nf<kAdd>, h_alu_nf<kOr>,    nullptr,         nullptr,
+                                      h_alu_nf<kAnd>, h_alu_nf<kSub>,   h_alu_nf<kXor>,  nullptr,
+                                      nullptr,        h_alu_nf<kShlNf>, h_alu_nf<kShrNf>};
+      return t[op.cond];
+    }
+    case IrKind::kUnary:
+      return n == 1   ? unary_handler<1>(op.cond)
+             : n == 2 ? unary_handler<2>(op.cond)
+             : n == 4 ? unary_handler<4>(op.cond)
+                      : unary_handler<8>(op.cond);
+    case IrKind::kShift:
+      return h_shift;
+    case IrKind::kEa:
+      return op.b ? h_ea<true> : h_ea<false>;
+    case IrKind::kLoad:
+      return by_size<LoadH>(n);
+    case IrKind::kStore:
+      return by_size<StoreH>(n);
+    case IrKind::kProbeWrite:
+      return h_probe_write;
+    case IrKind::kExtend:
+      return h_extend;
+    case IrKind::kSetcc:
+      return h_setcc;
+    case IrKind::kCmov:
+      return h_cmov;
+    case IrKind::kHelper:
+      return h_helper;
+    case IrKind::kJmp:
+      return h_jmp;
+    case IrKind::kJcc:
+      return h_jcc;
+    case IrKind::kJmpInd:
+      return h_jmp_ind;
+    case IrKind::kExit:
+      return h_exit;
+    case IrKind::kCheckIrq:
+      return h_exit;
+  }
+  return h_exit;
+}
+
+}  // namespace corvid::tcg
