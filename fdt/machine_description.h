@@ -21,18 +21,18 @@ struct UartDesc {
 
 struct VirtioMmioDesc {
   uint64_t base = 0, size = 0x200;
-  uint32_t irq = 0;           // GSI (IOAPIC pin)
-  uint32_t device_id = 0;     // virtio device type (2 = block, 3 = console, 4 = rng)
+  uint32_t irq = 0;        // GSI (IOAPIC pin)
+  uint32_t device_id = 0;  // virtio device type (2 = block, 3 = console, 4 = rng)
 };
 
 struct PciHostDesc {
   bool present = false;
   uint16_t conf1_port = 0xcf8;
-  uint64_t ecam_base = 0, ecam_size = 0;       // 0 when only conf1
-  uint64_t mmio32_base = 0, mmio32_size = 0;   // BAR window below 4 GiB
-  uint64_t mmio64_base = 0, mmio64_size = 0;   // BAR window above 4 GiB
-  uint16_t io_base = 0, io_size = 0;           // I/O BAR window
-  std::vector<uint32_t> intx_gsis;             // GSI of INTA..INTD (swizzled per slot)
+  uint64_t ecam_base = 0, ecam_size = 0;      // 0 when only conf1
+  uint64_t mmio32_base = 0, mmio32_size = 0;  // BAR window below 4 GiB
+  uint64_t mmio64_base = 0, mmio64_size = 0;  // BAR window above 4 GiB
+  uint16_t io_base = 0, io_size = 0;          // I/O BAR window
+  std::vector<uint32_t> intx_gsis;            // GSI of INTA..INTD (swizzled per slot)
   struct Device {
     uint8_t slot = 0;
     uint16_t vendor = 0, device = 0;

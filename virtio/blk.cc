@@ -57,11 +57,10 @@ class BlkDevice final : public VirtioDevice {
 
   Result<> start(const DeviceServices& services) {
     CORVID_TRY_VOID(init(services));
-    if (engine_ != nullptr) {
-      CORVID_TRY_VOID(services.loop->add(engine_->event_fd(), [this](uint32_t) {
-        std::lock_guard lock(mutex());
-        engine_->poll(false);
-      }));
+    if (engine_ != nullptr && config_.poll_engine) {
+      CORVID_TRY_VOID(
+          services.loop->add(engine_->event_fd(), [this](uint32_t) { engine_->poll(false); }));
+      owns_engine_watch_ = true;
     }
     return {};
   }
@@ -197,9 +196,10 @@ class BlkDevice final : public VirtioDevice {
     return sector <= capacity && count <= capacity - sector;
   }
 
-  // Block-layer completion: runs on the I/O thread with mutex() held (from process_queue when
-  // the disk completes at once, or from the engine's poll() above).
+  // Block-layer completion, on the I/O thread: from the engine's poll(), or from inside
+  // process_queue() when a disk completes at once (the lock is recursive).
   void complete(const std::shared_ptr<Request>& req, const Result<>& result) {
+    std::lock_guard lock(mutex());
     if (!result) {
       LOG_WARN("virtio-blk: request failed: {}", result.error().to_string());
       req->written = 1;
@@ -218,6 +218,7 @@ class BlkDevice final : public VirtioDevice {
   BlkConfig config_;
   block::IoEngine* engine_;
   bool closing_ = false;
+  bool owns_engine_watch_ = false;
 };
 
 }  // namespace

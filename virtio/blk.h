@@ -15,10 +15,13 @@ struct BlkConfig {
   std::string serial;       // returned by VIRTIO_BLK_T_GET_ID (at most 20 bytes are sent)
   unsigned num_queues = 1;  // > 1 offers VIRTIO_BLK_F_MQ's queues
   uint16_t queue_size = 256;
+  // Watch disk->io_engine()'s eventfd on services.loop and poll it there. Set false when the
+  // engine is shared and its owner already polls it on the same loop.
+  bool poll_engine = true;
 };
 
 // The device owns `disk`. When the disk runs on an IoEngine, its completion eventfd is watched
-// from services.loop, so requests complete on the I/O thread.
+// from services.loop (see poll_engine), so requests complete on the I/O thread.
 Result<std::unique_ptr<VirtioDevice>> make_virtio_blk(const DeviceServices& services,
                                                       std::unique_ptr<block::BlockDevice> disk,
                                                       const BlkConfig& config = {});

@@ -83,7 +83,7 @@ class VirtioDevice {
   }
 
   // --- called by transports, with mutex() held ---
-  std::mutex& mutex() { return mutex_; }
+  std::recursive_mutex& mutex() { return mutex_; }
   void attach(Transport* transport) { transport_ = transport; }
   uint64_t offered_features() const {
     return device_features() | kFeatureVersion1 | kFeatureRingIndirectDesc | kFeatureRingEventIdx;
@@ -138,7 +138,8 @@ class VirtioDevice {
   void reset();
   void kick(unsigned queue);
 
-  std::mutex mutex_;
+  // Recursive: block completions take it themselves, and may run inside process_queue().
+  std::recursive_mutex mutex_;
   DeviceServices services_;
   Transport* transport_ = nullptr;
   uint8_t status_ = 0;

@@ -36,8 +36,7 @@ class RecordingSink : public hw::InterruptSink {
   std::vector<std::pair<uint64_t, uint32_t>> msis;
 };
 
-// An in-memory disk. With `deferred`, completions wait for complete_pending() (which the test
-// calls with the device's lock held, as the I/O thread would).
+// An in-memory disk. With `deferred`, completions wait for complete_pending().
 class MemDisk : public block::BlockDevice {
  public:
   explicit MemDisk(uint64_t size, bool read_only = false) : data(size), ro(read_only) {}
