@@ -2,13 +2,25 @@
 
 #include <gtest/gtest.h>
 
-#include <regex>
 
+#include "base/version.h"
 #include "fake_vm.h"
 #include "monitor/json_writer.h"
 
 namespace corvid::monitor {
 namespace {
+
+// Replaces the digits after "seconds": and "microseconds": with S and U.
+std::string mask_timestamp(std::string line) {
+  for (auto [key, mask] : {std::pair{"\"seconds\": ", "S"}, std::pair{"\"microseconds\": ", "U"}}) {
+    size_t p = line.find(key);
+    if (p == std::string::npos) continue;
+    p += std::string(key).size();
+    size_t end = line.find_first_not_of("0123456789", p);
+    if (end > p) line.replace(p, end - p, mask);
+  }
+  return line;
+}
 
 class QmpSessionTest : public ::testing::Test {
  protected:
@@ -21,9 +33,7 @@ class QmpSessionTest : public ::testing::Test {
     std::string& out = session_.output();
     size_t pos;
     while ((pos = out.find("\r\n")) != std::string::npos) {
-      static const std::regex kTime(R"("seconds": \d+, "microseconds": \d+)");
-      lines.push_back(
-          std::regex_replace(out.substr(0, pos), kTime, "\"seconds\": S, \"microseconds\": U"));
+      lines.push_back(mask_timestamp(out.substr(0, pos)));
       out.erase(0, pos + 2);
     }
     EXPECT_TRUE(out.empty()) << "unterminated output: " << out;
@@ -37,10 +47,10 @@ class QmpSessionTest : public ::testing::Test {
 };
 
 TEST_F(QmpSessionTest, GreetingHasQemuShape) {
-  EXPECT_TRUE(std::regex_match(
-      to_qmp_text(QmpSession::greeting()),
-      std::regex(
-          R"(\{"QMP": \{"version": \{"qemu": \{"micro": 0, "minor": 2, "major": 7\}, "package": "corvid [0-9.]+"\}, "capabilities": \["oob"\]\}\})")));
+  EXPECT_EQ(to_qmp_text(QmpSession::greeting()),
+            "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "
+            "\"package\": \"corvid " + std::string(corvid::version()) +
+                "\"}, \"capabilities\": [\"oob\"]}}");
 }
 
 TEST_F(QmpSessionTest, CommandsBeforeNegotiationAreRefusedAsQemuDoes) {
