@@ -396,6 +396,14 @@ bool open_device(IoSession& s, const std::string& path, const block::OpenOptions
                  dev.error().to_string().c_str());
     return false;
   }
+  if (options.format.empty() && !options.read_only && (*dev)->format_name() == "raw") {
+    std::fprintf(stderr,
+                 "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
+                 "         Automatically detecting the format is dangerous for raw images, write "
+                 "operations on block 0 will be restricted.\n"
+                 "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+                 path.c_str());
+  }
   s.device = std::move(*dev);
   s.path = path;
   s.options = options;

@@ -1,0 +1,108 @@
+#include "tools/img/img_common.h"
+
+#include <getopt.h>
+
+#include <cstring>
+
+#include "base/size.h"
+#include "block/image.h"
+
+namespace corvid::img {
+namespace {
+std::string g_progname = "qemu-img";
+}
+
+const std::string& progname() {
+  return g_progname;
+}
+
+void set_progname(const char* argv0) {
+  const char* slash = std::strrchr(argv0, '/');
+  g_progname = slash ? slash + 1 : argv0;
+}
+
+const char* error_text(const Error& e) {
+  return std::strerror(e.code != 0 ? e.code : EIO);
+}
+
+int bad_option(int c, char** argv) {
+  if (c == ':') return usage_error("missing argument for option '{}'", argv[optind - 1]);
+  return usage_error("unrecognized option '{}'", argv[optind - 1]);
+}
+
+void warn_probed_raw(const std::string& path) {
+  std::fprintf(stderr,
+               "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"
+               "         Automatically detecting the format is dangerous for raw images, write "
+               "operations on block 0 will be restricted.\n"
+               "         Specify the 'raw' format explicitly to remove the restrictions.\n",
+               path.c_str());
+}
+
+std::unique_ptr<block::BlockDevice> open_or_report(const std::string& path,
+                                                   const block::OpenOptions& options) {
+  auto dev = block::open_image(path, options);
+  if (!dev) {
+    report("Could not open '{}': {}", path, dev.error().to_string());
+    return nullptr;
+  }
+  if (options.format.empty() && !options.read_only && (*dev)->format_name() == "raw")
+    warn_probed_raw(path);
+  return std::move(*dev);
+}
+
+bool parse_cache(const char* text, block::CacheMode* out) {
+  static const struct {
+    const char* name;
+    block::CacheMode mode;
+  } kModes[] = {{"none", block::CacheMode::kNone},
+                {"off", block::CacheMode::kNone},
+                {"writeback", block::CacheMode::kWriteback},
+                {"writethrough", block::CacheMode::kWritethrough},
+                {"directsync", block::CacheMode::kDirectSync},
+                {"unsafe", block::CacheMode::kUnsafe}};
+  for (const auto& m : kModes) {
+    if (std::strcmp(text, m.name) == 0) {
+      *out = m.mode;
+      return true;
+    }
+  }
+  report("Invalid cache option: {}", text);
+  return false;
+}
+
+bool parse_aio(const char* text, block::AioMode* out) {
+  if (std::strcmp(text, "threads") == 0) {
+    *out = block::AioMode::kThreads;
+  } else if (std::strcmp(text, "io_uring") == 0 || std::strcmp(text, "native") == 0) {
+    *out = block::AioMode::kIoUring;
+  } else {
+    report("Invalid aio option: {}", text);
+    return false;
+  }
+  return true;
+}
+
+std::optional<uint64_t> parse_image_size(const char* text) {
+  auto size = parse_size(text);
+  if (!size || *size > (uint64_t{1} << 63) - 1) {
+    report("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
+    report("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+    return std::nullopt;
+  }
+  return *size;
+}
+
+bool parse_output(const char* text, bool* json) {
+  if (std::strcmp(text, "json") == 0) {
+    *json = true;
+  } else if (std::strcmp(text, "human") == 0) {
+    *json = false;
+  } else {
+    report("--output must be used with human or json as argument.");
+    return false;
+  }
+  return true;
+}
+
+}  // namespace corvid::img

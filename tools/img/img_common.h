@@ -1,0 +1,74 @@
+// What every corvid-img command shares: qemu-img's error lines, option parsing conventions,
+// image opening with qemu-img's messages, and the command entry points.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "base/result.h"
+#include "block/block_device.h"
+
+namespace corvid::img {
+
+// The program name errors start with (basename of argv[0], as qemu-img).
+const std::string& progname();
+void set_progname(const char* argv0);
+
+// "<prog>: <message>" on stderr.
+template <typename... Args>
+void report(fmt::format_string<Args...> f, Args&&... args) {
+  std::string text = fmt::format(f, std::forward<Args>(args)...);
+  std::fprintf(stderr, "%s: %s\n", progname().c_str(), text.c_str());
+}
+
+// qemu-img's error_exit: the message, then "Try '<prog> --help' for more information"; returns 1.
+template <typename... Args>
+int usage_error(fmt::format_string<Args...> f, Args&&... args) {
+  report(f, std::forward<Args>(args)...);
+  std::fprintf(stderr, "Try '%s --help' for more information\n", progname().c_str());
+  return 1;
+}
+
+// getopt error handling shared by every command (optstring starts with ':').
+int bad_option(int c, char** argv);
+
+// strerror of an error's errno (EIO when it carries none).
+const char* error_text(const Error& e);
+
+// QEMU's warning when a writable open probed the format and found raw.
+void warn_probed_raw(const std::string& path);
+
+// Opens an image, printing "Could not open '<path>': <error>" on failure.
+std::unique_ptr<block::BlockDevice> open_or_report(const std::string& path,
+                                                   const block::OpenOptions& options);
+
+// -t / -T cache modes and -i aio modes with qemu-img's error messages.
+bool parse_cache(const char* text, block::CacheMode* out);
+bool parse_aio(const char* text, block::AioMode* out);
+
+// A size argument ("1G", "64k"); prints qemu-img's "Invalid image size specified" text.
+std::optional<uint64_t> parse_image_size(const char* text);
+
+// "human" or "json" for --output; prints the error for anything else.
+bool parse_output(const char* text, bool* json);
+
+// The commands, each given argv starting at the command name.
+int cmd_create(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_check(int argc, char** argv);
+int cmd_map(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
+int cmd_compare(int argc, char** argv);
+int cmd_resize(int argc, char** argv);
+int cmd_amend(int argc, char** argv);
+int cmd_commit(int argc, char** argv);
+int cmd_rebase(int argc, char** argv);
+int cmd_snapshot(int argc, char** argv);
+int cmd_measure(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+
+}  // namespace corvid::img

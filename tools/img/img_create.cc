@@ -1,0 +1,210 @@
+// corvid-img create: qemu-img's option checks, its "Formatting ..." line, then create_image().
+#include <getopt.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "base/size.h"
+#include "block/image.h"
+#include "tools/img/img_common.h"
+#include "tools/img/img_options.h"
+
+namespace corvid::img {
+namespace {
+
+// The order in which qemu-img lists creation options in the Formatting line, and the values it
+// prints even when not given.
+struct OptionSpec {
+  const char* key;
+  const char* default_value;  // nullptr: printed only when given
+  bool is_size;
+};
+const OptionSpec kQcow2Options[] = {
+    {"encrypt.format", nullptr, false},  {"cluster_size", "65536", true},
+    {"extended_l2", "off", false},       {"preallocation", nullptr, false},
+    {"compression_type", "zlib", false}, {"size", nullptr, true},
+    {"compat", nullptr, false},          {"backing_file", nullptr, false},
+    {"backing_fmt", nullptr, false},     {"data_file", nullptr, false},
+    {"data_file_raw", nullptr, false},   {"encryption", nullptr, false},
+    {"lazy_refcounts", "off", false},    {"refcount_bits", "16", true},
+    {"nocow", nullptr, false},
+};
+const OptionSpec kRawOptions[] = {
+    {"size", nullptr, true},
+    {"preallocation", nullptr, false},
+    {"nocow", nullptr, false},
+    {"extent_size_hint", nullptr, true},
+};
+
+template <size_t N>
+const OptionSpec* find_spec(const OptionSpec (&specs)[N], const std::string& key) {
+  for (const auto& s : specs)
+    if (key == s.key) return &s;
+  return nullptr;
+}
+
+template <size_t N>
+std::string formatting_line(const std::string& path, const std::string& fmt,
+                            const OptionSpec (&specs)[N],
+                            const std::map<std::string, std::string>& o) {
+  std::string line = "Formatting '" + path + "', fmt=" + fmt;
+  for (const auto& s : specs) {
+    auto it = o.find(s.key);
+    if (it != o.end()) {
+      line += std::string(" ") + s.key + "=" + it->second;
+    } else if (s.default_value != nullptr) {
+      line += std::string(" ") + s.key + "=" + s.default_value;
+    }
+  }
+  return line;
+}
+
+// Checks keys and value syntax as qemu's option parser does before anything is printed.
+template <size_t N>
+bool check_options(const std::string& path, const OptionSpec (&specs)[N],
+                   std::map<std::string, std::string>* o) {
+  for (auto& [key, value] : *o) {
+    const OptionSpec* spec = find_spec(specs, key);
+    if (spec == nullptr) {
+      report("{}: Invalid parameter '{}'", path, key);
+      return false;
+    }
+    if (spec->is_size) {
+      auto n = parse_size(value);
+      if (!n) {
+        report("Parameter '{}' expects a non-negative number below 2^64", key);
+        std::fprintf(stderr,
+                     "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
+                     "and exabytes, respectively.\n");
+        return false;
+      }
+      value = std::to_string(*n);
+    }
+    if ((key == "lazy_refcounts" || key == "extended_l2" || key == "data_file_raw" ||
+         key == "nocow" || key == "encryption") &&
+        value != "on" && value != "off") {
+      report("Parameter '{}' expects 'on' or 'off'", key);
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+int cmd_create(int argc, char** argv) {
+  std::string fmt = "raw", backing, backing_fmt;
+  std::vector<std::string> option_args;
+  bool quiet = false, unsafe = false;
+  static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
+                                 {"object", required_argument, nullptr, 'O'},
+                                 {nullptr, 0, nullptr, 0}};
+  optind = 0;
+  opterr = 0;
+  for (int c; (c = getopt_long(argc, argv, ":F:b:f:ho:qu", kLong, nullptr)) != -1;) {
+    switch (c) {
+      case 'F':
+        backing_fmt = optarg;
+        break;
+      case 'b':
+        backing = optarg;
+        break;
+      case 'f':
+        fmt = optarg;
+        break;
+      case 'o':
+        option_args.push_back(optarg);
+        break;
+      case 'q':
+        quiet = true;
+        break;
+      case 'u':
+        unsafe = true;
+        break;
+      case 'h':
+        return usage_error(
+            "create [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]");
+      case 'O':
+        return usage_error("--object is not supported");
+      default:
+        return bad_option(c, argv);
+    }
+  }
+  if (optind >= argc) return usage_error("Expecting image file name");
+  std::string path = argv[optind++];
+  std::optional<uint64_t> size;
+  if (optind < argc) {
+    size = parse_image_size(argv[optind++]);
+    if (!size) return 1;
+  }
+  if (optind != argc) return usage_error("Unexpected argument: {}", argv[optind]);
+  if (fmt != "raw" && fmt != "qcow2") {
+    report("Unknown file format '{}'", fmt);
+    return 1;
+  }
+
+  std::map<std::string, std::string> options;
+  for (const auto& arg : option_args) {
+    auto r = parse_option_string(arg, &options);
+    if (!r) {
+      report("{}", r.error().message);
+      return 1;
+    }
+  }
+  if (!backing.empty()) options["backing_file"] = backing;
+  if (!backing_fmt.empty()) options["backing_fmt"] = backing_fmt;
+  if (options.count("size")) {
+    auto n = parse_size(options["size"]);
+    if (n) size = *n;
+  }
+  bool ok = fmt == "qcow2" ? check_options(path, kQcow2Options, &options)
+                           : check_options(path, kRawOptions, &options);
+  if (!ok) return 1;
+  if (options.count("size")) size = std::stoull(options["size"]);
+
+  if (options.count("backing_file") && !size) {
+    if (!options.count("backing_fmt")) {
+      report("{}: Backing file specified without backing format", path);
+      return 1;
+    }
+    if (!unsafe) {
+      block::OpenOptions bo;
+      bo.read_only = true;
+      bo.format = options["backing_fmt"];
+      bo.no_backing = true;
+      std::string bpath = resolve_backing_path(path, options["backing_file"]);
+      auto dev = block::open_image(bpath, bo);
+      if (!dev) {
+        report("{}: Could not open '{}': {}", path, bpath, dev.error().to_string());
+        return 1;
+      }
+      size = (*dev)->size();
+    }
+  }
+  if (!size) {
+    report("{}: Image creation needs a size parameter", path);
+    return 1;
+  }
+  options["size"] = std::to_string(*size);
+  if (!quiet) {
+    std::string line = fmt == "qcow2" ? formatting_line(path, fmt, kQcow2Options, options)
+                                      : formatting_line(path, fmt, kRawOptions, options);
+    std::printf("%s\n", line.c_str());
+  }
+  std::fflush(stdout);
+  block::CreateOptions co;
+  co.format = fmt;
+  co.size = *size;
+  for (const auto& [k, v] : options)
+    if (k != "size") co.options[k] = v;
+  auto r = block::create_image(path, co);
+  if (!r) {
+    report("{}: {}", path, r.error().message);
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace corvid::img
