@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@ namespace {
 constexpr size_t kOutputPauseBytes = 1 << 20;
 constexpr size_t kOutputDropBytes = 8 << 20;
 constexpr int kFlushOnStopMs = 500;
+constexpr int kAcceptPauseMs = 100;
 
 std::string_view trim_prefix(std::string_view s, std::string_view p) {
   return s.substr(0, p.size()) == p ? s.substr(p.size()) : std::string_view();
@@ -82,7 +84,11 @@ class QmpServer::Impl {
       return errno_error("QMP socket {}", options_.socket_path);
     if (::listen(fd.get(), 16) < 0) return errno_error("listen on {}", options_.socket_path);
     listener_ = std::move(fd);
+    // Created up front: when accept() runs out of descriptors there is none left for a timer.
+    accept_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!accept_timer_) return errno_error("timerfd_create");
     loop_ = CORVID_TRY(EventLoop::create());
+    CORVID_TRY_VOID(loop_->add(accept_timer_.get(), [this](uint32_t) { resume_accepting(); }));
     CORVID_TRY_VOID(loop_->add(listener_.get(), [this](uint32_t) { accept_clients(); }));
     thread_ = std::thread([this] {
       if (auto r = loop_->run(); !r) LOG_ERROR("QMP monitor: {}", r.error().to_string());
@@ -103,12 +109,17 @@ class QmpServer::Impl {
     if (!thread_.joinable()) return;
     loop_->post([this] {
       flush_all_blocking();
+      for (auto& [fd, c] : clients_) loop_->remove(fd);
+      clients_.clear();
+      loop_->remove(listener_.get());
+      listener_.reset();
+      ::unlink(options_.socket_path.c_str());
       loop_->stop();
     });
+    // Called from a command on the monitor thread itself (VmControl::quit tearing down at once):
+    // the posted stop runs when the command returns; the join is left to the destructor.
+    if (std::this_thread::get_id() == thread_.get_id()) return;
     thread_.join();
-    clients_.clear();
-    listener_.reset();
-    ::unlink(options_.socket_path.c_str());
   }
 
  private:
@@ -122,7 +133,11 @@ class QmpServer::Impl {
   void accept_clients() {
     for (;;) {
       int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or an error the next connection will show again
+      if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)) {
+        // The pending connection stays readable: stop listening for a moment instead of spinning.
+        return pause_accepting();
+      }
+      if (fd < 0) return;  // EAGAIN, or a connection that went away already
       UniqueFd conn(fd);
       if (clients_.size() >= options_.max_clients) {
         std::string line =
@@ -148,6 +163,21 @@ class QmpServer::Impl {
       }
       flush(*raw);
     }
+  }
+
+  void pause_accepting() {
+    if (!accept_paused_once_) LOG_WARN("QMP monitor: out of file descriptors; pausing accept()");
+    accept_paused_once_ = true;
+    loop_->remove(listener_.get());
+    itimerspec when{};
+    when.it_value.tv_nsec = kAcceptPauseMs * 1000000L;
+    ::timerfd_settime(accept_timer_.get(), 0, &when, nullptr);
+  }
+
+  void resume_accepting() {
+    uint64_t expirations;
+    (void)!::read(accept_timer_.get(), &expirations, sizeof expirations);
+    (void)loop_->add(listener_.get(), [this](uint32_t) { accept_clients(); });
   }
 
   void broadcast(const Json& ev) {
@@ -239,6 +269,8 @@ class QmpServer::Impl {
   QmpServerOptions options_;
   VmControl& vm_;
   UniqueFd listener_;
+  UniqueFd accept_timer_;
+  bool accept_paused_once_ = false;
   std::unique_ptr<EventLoop> loop_;
   std::map<int, std::unique_ptr<Client>> clients_;
   std::thread thread_;

@@ -1,7 +1,9 @@
 #include "monitor/qmp_server.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <vector>
@@ -191,6 +193,81 @@ TEST_F(QmpServerTest, BindingOverARegularFileFails) {
   ASSERT_FALSE(s);
   EXPECT_EQ(s.error().to_string(), "QMP socket " + file + ": Address already in use");
   ::unlink(file.c_str());
+}
+
+}  // namespace
+}  // namespace corvid::monitor
+
+namespace corvid::monitor {
+namespace {
+
+// A VM whose quit() tears the monitor down at once, from the monitor's own thread.
+class StopOnQuitVm : public FakeVm {
+ public:
+  void quit() override {
+    FakeVm::quit();
+    server->stop();
+  }
+  QmpServer* server = nullptr;
+};
+
+TEST(QmpServerStop, StopFromTheMonitorThreadDoesNotDeadlock) {
+  std::string path = "/tmp/corvid-qmp-stop-" + std::to_string(::getpid()) + ".sock";
+  StopOnQuitVm vm;
+  auto s = QmpServer::start({.socket_path = path}, vm);
+  ASSERT_TRUE(s);
+  vm.server = s->get();
+  QmpTestClient c;
+  ASSERT_TRUE(c.connect(path));
+  ASSERT_TRUE(c.line());
+  ASSERT_TRUE(c.send("{\"execute\":\"qmp_capabilities\"}{\"execute\":\"quit\",\"id\":1}"));
+  EXPECT_EQ(c.line(), "{\"return\": {}}");
+  ASSERT_TRUE(c.line());  // SHUTDOWN
+  EXPECT_EQ(c.line(), "{\"return\": {}, \"id\": 1}");
+  EXPECT_TRUE(c.closed_by_peer());
+  s->reset();  // joins
+}
+
+TEST(QmpServerLimits, OutOfFileDescriptorsNeitherSpinsNorDropsClients) {
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Child: a server, one client, then a descriptor limit that leaves no room for accept().
+    std::string path = "/tmp/corvid-qmp-emfile-" + std::to_string(::getpid()) + ".sock";
+    FakeVm vm;
+    auto s = QmpServer::start({.socket_path = path}, vm);
+    if (!s) _exit(10);
+    QmpTestClient c, extra;
+    if (!c.connect(path) || !c.line()) _exit(11);
+    int highest = ::dup(0);
+    ::close(highest);
+    rlimit lim{};
+    ::getrlimit(RLIMIT_NOFILE, &lim);
+    rlim_t saved = lim.rlim_cur;
+    lim.rlim_cur = highest + 1;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) _exit(16);
+    if (!extra.connect(path, 1000)) _exit(12);  // queued by the kernel; accept() gets EMFILE
+    rusage before{}, after{};
+    ::getrusage(RUSAGE_SELF, &before);
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    ::getrusage(RUSAGE_SELF, &after);
+    auto cpu_ms = [](const rusage& r) {
+      return (r.ru_utime.tv_sec + r.ru_stime.tv_sec) * 1000 +
+             (r.ru_utime.tv_usec + r.ru_stime.tv_usec) / 1000;
+    };
+    if (cpu_ms(after) - cpu_ms(before) > 200) _exit(13);  // spinning on the listener
+    if (!c.send("{\"execute\":\"qmp_capabilities\"}") || c.line() != "{\"return\": {}}") _exit(14);
+    // With descriptors available again, the waiting connection is accepted and greeted.
+    lim.rlim_cur = saved;
+    if (::setrlimit(RLIMIT_NOFILE, &lim) != 0) _exit(17);
+    auto greeting = extra.line(2000);
+    if (!greeting || greeting->rfind("{\"QMP\"", 0) != 0) _exit(15);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-
 #include "base/version.h"
 #include "fake_vm.h"
 #include "monitor/json_writer.h"
@@ -49,8 +48,8 @@ class QmpSessionTest : public ::testing::Test {
 TEST_F(QmpSessionTest, GreetingHasQemuShape) {
   EXPECT_EQ(to_qmp_text(QmpSession::greeting()),
             "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, "
-            "\"package\": \"corvid " + std::string(corvid::version()) +
-                "\"}, \"capabilities\": [\"oob\"]}}");
+            "\"package\": \"corvid " +
+                std::string(corvid::version()) + "\"}, \"capabilities\": [\"oob\"]}}");
 }
 
 TEST_F(QmpSessionTest, CommandsBeforeNegotiationAreRefusedAsQemuDoes) {
