@@ -90,6 +90,12 @@ Result<> map_disk(XmlNode disk, DomainConfig& out) {
     if (!b.all_children().empty() || b.raw()->properties)
       w.push_back(fmt::format(
           "ignoring <backingStore> of {}: the image header names its backing file", where));
+  for (auto& b : disk.children("boot"))
+    w.push_back(
+        fmt::format("ignoring {} in {}: corvid boots the <kernel> directly", b.tag(), where));
+  for (auto& a : disk.children("address"))
+    w.push_back(
+        fmt::format("ignoring {} in {}: corvid assigns device addresses itself", a.tag(), where));
   disk.report_rest(where, w);
   out.config.drives.push_back(std::move(d));
   return {};
