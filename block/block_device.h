@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "base/result.h"
@@ -26,6 +27,11 @@ struct OpenOptions {
   AioMode aio = AioMode::kIoUring;
   std::string format;  // "raw", "qcow2" or empty to probe
   bool no_backing = false;
+  // qemu-img check's open (BDRV_O_CHECK): no dirty-image repair, a corrupt image may be opened
+  // read/write, a missing refcount table and a broken snapshot table are tolerated.
+  bool check = false;
+  // lazy-refcounts runtime option; empty keeps the image's compatible bit.
+  std::optional<bool> lazy_refcounts;
 };
 
 using Completion = std::function<void(Result<>)>;

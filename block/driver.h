@@ -18,6 +18,9 @@ class ImageDriver : public BlockDevice {
   virtual Result<BlockStatus> status(uint64_t offset, uint64_t length) = 0;
   virtual Result<ImageInfo> info() = 0;
   virtual Result<> resize(uint64_t new_size, bool shrink) = 0;
+  // Blocking read that never runs engine callbacks: what copy-on-write uses to read a backing
+  // file from inside a request.
+  virtual Result<> pread_sync(uint64_t offset, void* buf, size_t len) = 0;
 
  protected:
   ImageDriver(std::string filename, IoEngine* engine, std::unique_ptr<IoEngine> owned)

@@ -9,6 +9,7 @@
 
 #include "block/driver.h"
 #include "block/image_file.h"
+#include "block/iov.h"
 #include "block/request_pool.h"
 
 namespace corvid::block {
@@ -126,6 +127,10 @@ class RawDevice final : public ImageDriver {
     return info;
   }
 
+  Result<> pread_sync(uint64_t offset, void* buf, size_t len) override {
+    return file_.pread(buf, len, offset);
+  }
+
   Result<> resize(uint64_t new_size, bool shrink) override {
     if (read_only()) return make_error(EACCES, "Image is read-only");
     if (new_size < size_ && !shrink)
@@ -155,6 +160,7 @@ class RawDevice final : public ImageDriver {
   void finish(Req* r, int64_t res, const char* what) {
     Completion done = std::move(r->done);
     uint64_t offset = r->offset;
+    r->done = nullptr;
     pool_.put(r);
     done(to_result(res, what, offset));
   }

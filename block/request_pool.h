@@ -3,10 +3,6 @@
 // std::function's inline storage).
 #pragma once
 
-#include <sys/uio.h>
-
-#include <cstdint>
-#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -24,32 +20,12 @@ class RequestPool {
     free_.pop_back();
     return r;
   }
-  void put(T* r) {
-    *r = T{};
-    free_.push_back(r);
-  }
+  // The caller resets what must not leak into the next request (buffers keep their capacity).
+  void put(T* r) { free_.push_back(r); }
 
  private:
   std::vector<std::unique_ptr<T>> all_;
   std::vector<T*> free_;
 };
-
-inline uint64_t iov_length(const iovec* iov, int iovcnt) {
-  uint64_t n = 0;
-  for (int i = 0; i < iovcnt; ++i) n += iov[i].iov_len;
-  return n;
-}
-
-// Zero-fills iov from byte `from` on (short reads at EOF, unallocated ranges).
-inline void iov_zero_from(const iovec* iov, int iovcnt, uint64_t from) {
-  for (int i = 0; i < iovcnt; ++i) {
-    if (from >= iov[i].iov_len) {
-      from -= iov[i].iov_len;
-      continue;
-    }
-    std::memset(static_cast<char*>(iov[i].iov_base) + from, 0, iov[i].iov_len - from);
-    from = 0;
-  }
-}
 
 }  // namespace corvid::block
