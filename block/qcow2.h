@@ -209,6 +209,7 @@ class Device final : public ImageDriver {
   bool lazy_refcounts_ = false;
   bool broken_ = false;             // a fatal corruption was signalled
   bool corrupt_reported_ = false;
+  bool punch_freed_ = false;        // while a guest discard frees clusters
   bool closed_ = false;
   // Freed clusters are not reused while data requests are in flight (they might still land
   // in them); the allocator's scan position is lowered once the device is idle.

@@ -432,7 +432,16 @@ Result<> Device::zero_clusters(uint64_t offset, uint64_t len, ZeroMode mode) {
       if (allocated && !(now & kL2eOffsetMask)) freed.push_back(old);
     }
     CORVID_TRY_VOID(write_l2_entries(t, l2_index, n));
-    for (uint64_t e : freed) CORVID_TRY_VOID(free_any_cluster(e));
+    // Clusters freed by a guest request are discarded in the file as well.
+    punch_freed_ = true;
+    for (uint64_t e : freed) {
+      auto f = free_any_cluster(e);
+      if (!f) {
+        punch_freed_ = false;
+        return f;
+      }
+    }
+    punch_freed_ = false;
     pos += bytes;
   }
   return {};

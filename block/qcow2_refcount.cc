@@ -3,6 +3,9 @@
 // refcount block is placed at the first free cluster and describes itself when it can; a
 // full refcount table is replaced by a larger one placed, with its own refcount blocks,
 // after the area the existing blocks cover.
+#include <fcntl.h>
+#include <linux/falloc.h>
+
 #include <cerrno>
 #include <cstring>
 
@@ -238,7 +241,7 @@ Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t adden
       bool retry = false;
       auto got = refblock_for(ci, &retry);
       if (!got || retry) {
-        if (retry) {
+        if (retry || got.error().code == kRetry) {
           if (free_cluster_index_ > start) free_cluster_index_ = start;
           failure = Error{kRetry, "retry allocation"};
         } else {
@@ -281,6 +284,11 @@ Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t adden
       }
       l2_cache_->discard(off);
       if (t->offset != off) rb_cache_->discard(off);
+      // Guest discards reach the file too (QEMU's discard passthrough for requests).
+      if (punch_freed_) {
+        (void)::fallocate(file_.meta_fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
+                          static_cast<off_t>(cluster_size_));
+      }
     }
   }
   if (!failed) {
