@@ -103,7 +103,7 @@ int cmd_bench(int argc, char** argv) {
     int64_t v = 0;
     switch (c) {
       case 'c':
-        if (!parse_count(optarg, 1, &v)) return (report("Invalid request count specified"), 1);
+        if (!parse_count(optarg, 0, &v)) return (report("Invalid request count specified"), 1);
         b.n = v;
         break;
       case 'd':
@@ -131,7 +131,7 @@ int cmd_bench(int argc, char** argv) {
         break;
       case 's': {
         auto s = parse_size(optarg);
-        if (!s || *s == 0 || *s > INT32_MAX) return (report("Invalid buffer size specified"), 1);
+        if (!s || *s > INT32_MAX) return (report("Invalid buffer size specified"), 1);
         b.size = *s;
         break;
       }
@@ -143,7 +143,7 @@ int cmd_bench(int argc, char** argv) {
         break;
       }
       case 't':
-        if (!parse_cache(optarg, &o.cache)) return 1;
+        if (!parse_cache(optarg, &o.cache, CacheKind::kBench)) return 1;
         break;
       case 'w':
         b.write = true;

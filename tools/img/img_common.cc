@@ -51,7 +51,7 @@ std::unique_ptr<block::BlockDevice> open_or_report(const std::string& path,
   return std::move(*dev);
 }
 
-bool parse_cache(const char* text, block::CacheMode* out) {
+bool parse_cache(const char* text, block::CacheMode* out, CacheKind kind) {
   static const struct {
     const char* name;
     block::CacheMode mode;
@@ -67,7 +67,17 @@ bool parse_cache(const char* text, block::CacheMode* out) {
       return true;
     }
   }
-  report("Invalid cache option: {}", text);
+  switch (kind) {
+    case CacheKind::kTarget:
+      report("Invalid cache option: {}", text);
+      break;
+    case CacheKind::kSource:
+      report("Invalid source cache option: {}", text);
+      break;
+    case CacheKind::kBench:
+      report("Invalid cache mode");
+      break;
+  }
   return false;
 }
 

@@ -47,7 +47,9 @@ std::unique_ptr<block::BlockDevice> open_or_report(const std::string& path,
                                                    const block::OpenOptions& options);
 
 // -t / -T cache modes and -i aio modes with qemu-img's error messages.
-bool parse_cache(const char* text, block::CacheMode* out);
+// kind picks qemu-img's message: -t, -T (source) or bench's -t.
+enum class CacheKind { kTarget, kSource, kBench };
+bool parse_cache(const char* text, block::CacheMode* out, CacheKind kind = CacheKind::kTarget);
 bool parse_aio(const char* text, block::AioMode* out);
 
 // A size argument ("1G", "64k"); prints qemu-img's "Invalid image size specified" text.

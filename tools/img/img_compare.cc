@@ -58,7 +58,7 @@ int cmd_compare(int argc, char** argv) {
         fmt2 = optarg;
         break;
       case 'T':
-        if (!parse_cache(optarg, &cache)) return 2;
+        if (!parse_cache(optarg, &cache, CacheKind::kSource)) return 2;
         break;
       case 'p':
       case 'U':
@@ -70,20 +70,17 @@ int cmd_compare(int argc, char** argv) {
         strict = true;
         break;
       case 'h':
-        usage_error("compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] filename1 filename2");
-        return 2;
+        return usage_error(
+            "compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] filename1 filename2");
       case kObject:
       case kImageOpts:
-        usage_error("option '{}' is not supported", argv[optind - 1]);
-        return 2;
+        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
-        bad_option(c, argv);
-        return 2;
+        return bad_option(c, argv);
     }
   }
   if (optind != argc - 2) {
-    usage_error("Expecting two image file names");
-    return 2;
+    return usage_error("Expecting two image file names");
   }
   if (fmt2.empty()) fmt2 = fmt1;
   block::OpenOptions o1, o2;

@@ -130,7 +130,7 @@ int cmd_convert(int argc, char** argv) {
         if (!parse_cache(optarg, &dst_cache)) return 1;
         break;
       case 'T':
-        if (!parse_cache(optarg, &src_cache)) return 1;
+        if (!parse_cache(optarg, &src_cache, CacheKind::kSource)) return 1;
         break;
       case 'm':
       case 'W':
