@@ -5,6 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
+#include <string>
 
 #include "base/result.h"
 #include "block/block_device.h"
@@ -27,5 +29,12 @@ struct CheckResult {
 // Fails with ENOTSUP ("This image format does not support checks") for raw images, and with
 // EIO when a leaks-only repair would need the refcount structure rebuilt.
 Result<CheckResult> check_image(BlockDevice& device, RepairMode mode);
+
+// Opens `path` the way qemu-img check does (no dirty-image repair; read/write only when
+// repairing, a corrupt image included), runs one pass and closes it. Diagnostics go to diag.
+// Open failures come back as errors whose message is qemu-img's text after "Could not open
+// '<path>': "; ENOTSUP means "This image format does not support checks" (exit 63).
+Result<CheckResult> check_image(const std::string& path, const std::string& format, RepairMode mode,
+                                std::FILE* diag = stderr);
 
 }  // namespace corvid::block

@@ -21,6 +21,8 @@ class ImageDriver : public BlockDevice {
   // Blocking read that never runs engine callbacks: what copy-on-write uses to read a backing
   // file from inside a request.
   virtual Result<> pread_sync(uint64_t offset, void* buf, size_t len) = 0;
+  // Index of the bottom-most layer of the chain (0 without a backing file).
+  virtual int bottom_depth() const { return 0; }
 
  protected:
   ImageDriver(std::string filename, IoEngine* engine, std::unique_ptr<IoEngine> owned)

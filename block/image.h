@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,8 +73,33 @@ Result<BlockStatus> block_status(BlockDevice& device, uint64_t offset, uint64_t 
 
 namespace corvid::block {
 
-// qemu-img resize: grows (or, with shrink, shrinks) the virtual disk. Shrinking a qcow2 image
-// fails when the cut-off part holds allocated data ("Cannot shrink ...").
+// Errors from these functions (and from open_image/create_image) carry qemu-img's text in
+// Error::message: print it after qemu-img's own prefix, not Error::to_string().
+
+// qemu-img resize / qemu-io truncate: grows (or, with shrink, shrinks) the virtual disk;
+// prealloc is off|metadata|falloc|full for the grown part (qcow2).
 Result<> resize_image(BlockDevice& device, uint64_t new_size, bool shrink);
+Result<> truncate_image(BlockDevice& device, uint64_t new_size, bool shrink, const std::string& prealloc = "off");
+
+// Internal snapshots (qcow2). Unknown names/ids fail with ENOENT: apply with the message
+// "Failed to load snapshot: No such file or directory", delete with "snapshot not found".
+// The list is ImageInfo::snapshots.
+Result<> create_snapshot(BlockDevice& device, const std::string& name);
+Result<> apply_snapshot(BlockDevice& device, const std::string& id_or_name);
+Result<> delete_snapshot(BlockDevice& device, const std::string& id_or_name);
+
+// qemu-img amend: compat=0.10|1.1, lazy_refcounts=on|off (refcount_bits only unchanged).
+Result<> amend_image(BlockDevice& device, const std::map<std::string, std::string>& options);
+
+// Rewrites the backing file name and format in the header (rebase -u; commit/rebase end).
+// The open device keeps reading through the old backing file until it is reopened.
+Result<> change_backing_file(BlockDevice& device, const std::string& backing, const std::string& backing_fmt);
+
+// A compressed write of whole clusters (the image's last, partial cluster allowed), for
+// convert -c and qemu-io write -c. Clusters that do not compress are written plainly.
+Result<> write_compressed_sync(BlockDevice& device, uint64_t offset, const void* buf, size_t len);
+
+// Cluster size of a qcow2 image (nullopt for raw), for callers that must align requests.
+std::optional<uint64_t> cluster_size_of(BlockDevice& device);
 
 }  // namespace corvid::block

@@ -19,14 +19,14 @@ Result<ImageFile> ImageFile::open(const std::string& path, bool read_only, Cache
   int sync_flag = (cache == CacheMode::kWritethrough || cache == CacheMode::kDirectSync) ? O_DSYNC : 0;
   f.direct_ = cache == CacheMode::kNone || cache == CacheMode::kDirectSync;
   f.meta_ = UniqueFd(::open(path.c_str(), flags | sync_flag));
-  if (!f.meta_) return errno_error("Could not open '{}'", path);
+  if (!f.meta_) return errno_error("Could not open '{}': {}", path, std::strerror(errno));
   struct stat st;
   if (::fstat(f.meta_.get(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return make_error(EISDIR, fmt::format("Could not open '{}'", path));
+    return make_error(EISDIR, fmt::format("Could not open '{}': {}", path, std::strerror(EISDIR)));
   }
   if (f.direct_) {
     f.data_ = UniqueFd(::open(path.c_str(), flags | sync_flag | O_DIRECT));
-    if (!f.data_) return errno_error("Could not open '{}'", path);
+    if (!f.data_) return errno_error("Could not open '{}': {}", path, std::strerror(errno));
   } else {
     f.data_ = std::move(f.meta_);
   }

@@ -11,6 +11,8 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -86,8 +88,11 @@ class Device final : public ImageDriver {
   Result<> snapshot_apply(const std::string& id_or_name);
   Result<> snapshot_delete(const std::string& id_or_name);
   Result<CheckResult> check(RepairMode mode);
-  Result<> set_lazy_refcounts(bool on);
-  Result<> amend_compat(uint32_t version);
+  Result<> amend(const std::map<std::string, std::string>& options);
+  Result<> change_backing_file(const std::string& backing, const std::string& backing_fmt);
+  Result<> truncate(uint64_t new_size, bool shrink, const std::string& prealloc);
+  void set_diagnostics(FILE* out) { diag_ = out; }
+  int bottom_depth() const override;
   const Header& header() const { return header_; }
   // The second half of create(): refcounts for the first three clusters, the full header,
   // growth to `size` with the preallocation mode, the backing file.
@@ -181,6 +186,8 @@ class Device final : public ImageDriver {
   Result<> shrink(uint64_t new_size);
   Result<int64_t> last_used_cluster();
 
+  Result<> expand_zero_clusters();
+
   // ---- snapshots (qcow2_snapshot.cc)
   Result<> read_snapshots();
   Result<> write_snapshots(std::vector<Snapshot> list);
@@ -209,7 +216,9 @@ class Device final : public ImageDriver {
   bool lazy_refcounts_ = false;
   bool broken_ = false;             // a fatal corruption was signalled
   bool corrupt_reported_ = false;
+  bool check_mode_ = false;         // opened for qemu-img check: close keeps the dirty bit
   bool punch_freed_ = false;        // while a guest discard frees clusters
+  FILE* diag_ = stderr;             // check/repair diagnostics
   bool closed_ = false;
   // Freed clusters are not reused while data requests are in flight (they might still land
   // in them); the allocator's scan position is lowered once the device is idle.

@@ -52,7 +52,7 @@ void Checker::inc(uint64_t offset, uint64_t size) {
   if (size == 0) return;
   int64_t file_len = static_cast<int64_t>(d_.file_size());
   if (static_cast<int64_t>(offset + size) - file_len >= static_cast<int64_t>(d_.cluster_size_)) {
-    std::fprintf(stderr,
+    std::fprintf(d_.diag_,
                  "ERROR: counting reference for region exceeding the end of the file by one cluster or more: "
                  "offset 0x%" PRIx64 " size 0x%" PRIx64 "\n",
                  offset, size);
@@ -66,8 +66,8 @@ void Checker::inc(uint64_t offset, uint64_t size) {
     if (k >= nb_clusters_) resize_imrt(k + 1);
     uint64_t rc = get(k);
     if (rc == d_.refcount_max()) {
-      std::fprintf(stderr, "ERROR: overflow cluster offset=0x%" PRIx64 "\n", c);
-      std::fprintf(stderr,
+      std::fprintf(d_.diag_, "ERROR: overflow cluster offset=0x%" PRIx64 "\n", c);
+      std::fprintf(d_.diag_,
                    "Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean "
                    "copy if the image cannot be opened for writing\n");
       res_.corruptions++;
@@ -81,7 +81,7 @@ Result<> Checker::check_l2(uint64_t l2_offset, bool frag_info, RepairMode fix) {
   const uint64_t cs = d_.cluster_size_;
   std::vector<uint8_t> table(cs);
   if (!d_.file_.pread(table.data(), cs, l2_offset)) {
-    std::fprintf(stderr, "ERROR: I/O error in check_refcounts_l2\n");
+    std::fprintf(d_.diag_, "ERROR: I/O error in check_refcounts_l2\n");
     res_.check_errors++;
     return make_error(EIO, "I/O error in check_refcounts_l2");
   }
@@ -91,7 +91,7 @@ Result<> Checker::check_l2(uint64_t l2_offset, bool frag_info, RepairMode fix) {
     switch (d_.entry_type(e)) {
       case ClusterType::kCompressed: {
         if (e & kOflagCopied) {
-          std::fprintf(stderr,
+          std::fprintf(d_.diag_,
                        "ERROR: coffset=0x%" PRIx64 ": copied flag must never be set for compressed clusters\n",
                        e & d_.coffset_mask_);
           e &= ~kOflagCopied;
@@ -113,7 +113,7 @@ Result<> Checker::check_l2(uint64_t l2_offset, bool frag_info, RepairMode fix) {
           res_.corruptions++;
           if (e & kOflagZero) {
             bool repair = fix == RepairMode::kAll;
-            std::fprintf(stderr, "%s offset=%" PRIx64 ": Preallocated cluster is not properly aligned; L2 entry corrupted.\n",
+            std::fprintf(d_.diag_, "%s offset=%" PRIx64 ": Preallocated cluster is not properly aligned; L2 entry corrupted.\n",
                          repair ? "Repairing" : "ERROR", off);
             if (repair) {
               uint8_t be[8];
@@ -127,7 +127,7 @@ Result<> Checker::check_l2(uint64_t l2_offset, bool frag_info, RepairMode fix) {
               res_.check_errors++;
             }
           } else {
-            std::fprintf(stderr, "ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; L2 entry corrupted.\n",
+            std::fprintf(d_.diag_, "ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; L2 entry corrupted.\n",
                          off);
           }
         }
@@ -151,21 +151,21 @@ Result<> Checker::check_l1(uint64_t l1_offset, uint64_t l1_size, bool frag_info,
   inc(l1_offset, l1_size * 8);
   std::vector<uint8_t> raw(l1_size * 8);
   if (!d_.file_.pread(raw.data(), raw.size(), l1_offset)) {
-    std::fprintf(stderr, "ERROR: I/O error in check_refcounts_l1\n");
+    std::fprintf(d_.diag_, "ERROR: I/O error in check_refcounts_l1\n");
     res_.check_errors++;
     return make_error(EIO, "I/O error in check_refcounts_l1");
   }
   for (uint64_t i = 0; i < l1_size; ++i) {
     uint64_t e = load_be64(&raw[i * 8]);
     if (e & kL1eReservedMask) {
-      std::fprintf(stderr, "ERROR found L1 entry with reserved bits set: %" PRIx64 "\n", e);
+      std::fprintf(d_.diag_, "ERROR found L1 entry with reserved bits set: %" PRIx64 "\n", e);
       res_.corruptions++;
     }
     uint64_t l2 = e & kL1eOffsetMask;
     if (!l2) continue;
     inc(l2, d_.cluster_size_);
     if (l2 & (d_.cluster_size_ - 1)) {
-      std::fprintf(stderr, "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry corrupted\n", l2);
+      std::fprintf(d_.diag_, "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry corrupted\n", l2);
       res_.corruptions++;
     }
     CORVID_TRY_VOID(check_l2(l2, frag_info, fix));
@@ -179,13 +179,13 @@ Result<> Checker::check_refblocks(RepairMode fix) {
     uint64_t off = d_.reftable_[i] & kReftOffsetMask;
     uint64_t cluster = off >> d_.header_.cluster_bits;
     if (d_.reftable_[i] & kReftReservedMask) {
-      std::fprintf(stderr, "ERROR refcount table entry %" PRIu64 " has reserved bits set\n", i);
+      std::fprintf(d_.diag_, "ERROR refcount table entry %" PRIu64 " has reserved bits set\n", i);
       res_.corruptions++;
       rebuild_ = true;
       continue;
     }
     if (off & (cs - 1)) {
-      std::fprintf(stderr, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount table entry corrupted\n", i);
+      std::fprintf(d_.diag_, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount table entry corrupted\n", i);
       res_.corruptions++;
       rebuild_ = true;
       continue;
@@ -193,7 +193,7 @@ Result<> Checker::check_refblocks(RepairMode fix) {
     if (cluster >= nb_clusters_ && off) {
       res_.corruptions++;
       bool repair = fix == RepairMode::kAll;
-      std::fprintf(stderr, "%s refcount block %" PRIu64 " is outside image\n", repair ? "Repairing" : "ERROR", i);
+      std::fprintf(d_.diag_, "%s refcount block %" PRIu64 " is outside image\n", repair ? "Repairing" : "ERROR", i);
       if (repair) {
         auto t = d_.file_.truncate(off + cs);
         if (t) {
@@ -204,14 +204,14 @@ Result<> Checker::check_refblocks(RepairMode fix) {
           continue;
         }
         rebuild_ = true;
-        std::fprintf(stderr, "ERROR could not resize image: %s\n", std::strerror(t.error().code));
+        std::fprintf(d_.diag_, "ERROR could not resize image: %s\n", std::strerror(t.error().code));
       }
       continue;
     }
     if (off) {
       inc(off, cs);
       if (get(cluster) != 1) {
-        std::fprintf(stderr, "ERROR refcount block %" PRIu64 " refcount=%" PRIu64 "\n", i, get(cluster));
+        std::fprintf(d_.diag_, "ERROR refcount block %" PRIu64 " refcount=%" PRIu64 "\n", i, get(cluster));
         res_.corruptions++;
         rebuild_ = true;
       }
@@ -228,7 +228,7 @@ Result<> Checker::calculate(RepairMode fix) {
     sn_size = (sn_size + 7) & ~uint64_t{7};
     sn_size += 40 + 24 + sn.extra.size() + sn.id.size() + sn.name.size();
     if (sn.l1_table_offset & (d_.cluster_size_ - 1)) {
-      std::fprintf(stderr,
+      std::fprintf(d_.diag_,
                    "ERROR snapshot %s (%s) l1_offset=%#" PRIx64
                    ": L1 table is not cluster aligned; snapshot table entry corrupted\n",
                    sn.id.c_str(), sn.name.c_str(), sn.l1_table_offset);
@@ -236,7 +236,7 @@ Result<> Checker::calculate(RepairMode fix) {
       continue;
     }
     if (sn.l1_size > kMaxL1Bytes / 8) {
-      std::fprintf(stderr,
+      std::fprintf(d_.diag_,
                    "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table is too large; snapshot table entry corrupted\n",
                    sn.id.c_str(), sn.name.c_str(), sn.l1_size);
       res_.corruptions++;
@@ -253,7 +253,7 @@ void Checker::compare(RepairMode fix, int64_t* highest) {
   for (uint64_t i = 0; i < nb_clusters_; ++i) {
     auto r1 = d_.get_refcount(i);
     if (!r1) {
-      std::fprintf(stderr, "Can't get refcount for cluster %" PRIu64 ": %s\n", i, std::strerror(r1.error().code ? r1.error().code : EIO));
+      std::fprintf(d_.diag_, "Can't get refcount for cluster %" PRIu64 ": %s\n", i, std::strerror(r1.error().code ? r1.error().code : EIO));
       res_.check_errors++;
       continue;
     }
@@ -268,11 +268,15 @@ void Checker::compare(RepairMode fix, int64_t* highest) {
     } else if (rc1 < rc2 && fix == RepairMode::kAll) {
       fixed = &res_.corruptions_fixed;
     }
-    std::fprintf(stderr, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
+    std::fprintf(d_.diag_, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
                  fixed ? "Repairing" : rc1 < rc2 ? "ERROR" : "Leaked", i, rc1, rc2);
     if (fixed) {
       int64_t diff = rc1 > rc2 ? -static_cast<int64_t>(rc1 - rc2) : static_cast<int64_t>(rc2 - rc1);
-      if (d_.update_refcount(i << d_.header_.cluster_bits, 1, diff)) {
+      // Clusters a repair frees are discarded in the file (QEMU's QCOW2_DISCARD_ALWAYS).
+      d_.punch_freed_ = true;
+      bool ok = d_.update_refcount(i << d_.header_.cluster_bits, 1, diff).has_value();
+      d_.punch_freed_ = false;
+      if (ok) {
         ++*fixed;
         continue;
       }
@@ -330,6 +334,11 @@ bool Checker::write_refblocks(uint64_t first, uint64_t end, std::vector<uint64_t
         grown = true;
       }
       table[index] = offset;
+    }
+    // Never over what the old structures call metadata (QEMU's overlap check does the same).
+    if (auto ov = d_.check_overlap(offset, cs); !ov) {
+      *err = Error{EIO, "ERROR writing refblock: Input/output error"};
+      return grown;
     }
     // The IMRT always covers whole refblocks, so the slice is complete.
     auto w = d_.file_.pwrite(imrt_.data() + index * cs, cs, offset);
@@ -391,7 +400,7 @@ Result<> Checker::check_copied(RepairMode fix) {
     if (!rc) continue;
     if ((*rc == 1) != bool(l1e & kOflagCopied)) {
       res_.corruptions++;
-      std::fprintf(stderr, "%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
+      std::fprintf(d_.diag_, "%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
                    repair ? "Repairing" : "ERROR", static_cast<int>(i), l1e, *rc);
       if (repair) {
         d_.l1_[i] = *rc == 1 ? l1e | kOflagCopied : l1e & ~kOflagCopied;
@@ -404,7 +413,7 @@ Result<> Checker::check_copied(RepairMode fix) {
       }
     }
     if (!d_.file_.pread(table.data(), cs, l2)) {
-      std::fprintf(stderr, "ERROR: Could not read L2 table: %s\n", std::strerror(EIO));
+      std::fprintf(d_.diag_, "ERROR: Could not read L2 table: %s\n", std::strerror(EIO));
       res_.check_errors++;
       return make_error(EIO, "Could not read L2 table");
     }
@@ -417,7 +426,7 @@ Result<> Checker::check_copied(RepairMode fix) {
       if (!drc) continue;
       if ((*drc == 1) != bool(e & kOflagCopied)) {
         res_.corruptions++;
-        std::fprintf(stderr, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
+        std::fprintf(d_.diag_, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
                      repair ? "Repairing" : "ERROR", e, *drc);
         if (repair) {
           store_be64(&table[j * 8], *drc == 1 ? e | kOflagCopied : e & ~kOflagCopied);
@@ -427,7 +436,7 @@ Result<> Checker::check_copied(RepairMode fix) {
     }
     if (dirty) {
       if (!d_.file_.pwrite(table.data(), cs, l2)) {
-        std::fprintf(stderr, "ERROR: Could not write L2 table: %s\n", std::strerror(EIO));
+        std::fprintf(d_.diag_, "ERROR: Could not write L2 table: %s\n", std::strerror(EIO));
         res_.check_errors++;
         return make_error(EIO, "Could not write L2 table");
       }
@@ -455,7 +464,7 @@ Result<> Checker::check_refcounts(RepairMode fix) {
   if (rebuild_ && fix == RepairMode::kAll) {
     CheckResult old = res_;
     int64_t fresh_leaks = 0;
-    std::fprintf(stderr, "Rebuilding refcount structure\n");
+    std::fprintf(d_.diag_, "Rebuilding refcount structure\n");
     CORVID_TRY_VOID(rebuild());
     res_.corruptions = 0;
     res_.leaks = 0;
@@ -465,7 +474,7 @@ Result<> Checker::check_refcounts(RepairMode fix) {
     CheckResult saved = res_;
     res_ = CheckResult{};
     compare(RepairMode::kLeaks, &highest);
-    if (rebuild_) std::fprintf(stderr, "ERROR rebuilt refcount structure is still broken\n");
+    if (rebuild_) std::fprintf(d_.diag_, "ERROR rebuilt refcount structure is still broken\n");
     fresh_leaks = res_.leaks;
     res_ = saved;
     if (res_.corruptions < old.corruptions) res_.corruptions_fixed += old.corruptions - res_.corruptions;
@@ -473,7 +482,7 @@ Result<> Checker::check_refcounts(RepairMode fix) {
     res_.leaks += fresh_leaks;
   } else if (fix != RepairMode::kNone) {
     if (rebuild_) {
-      std::fprintf(stderr, "ERROR need to rebuild refcount structures\n");
+      std::fprintf(d_.diag_, "ERROR need to rebuild refcount structures\n");
       res_.check_errors++;
       return make_error(EIO, "Input/output error");
     }

@@ -36,7 +36,7 @@ Result<CachedTable*> Device::l2_table(uint64_t l1_index, uint64_t* l2_offset) {
   if (off == 0) return nullptr;
   if (off & (cluster_size_ - 1)) {
     return tl::unexpected(
-        corruption(fmt::format("L2 table offset {:#x} unaligned (L1 index: {:#x})", off, l1_index)));
+        corruption(fmt::format("L2 table offset {} unaligned (L1 index: {})", hexc(off), hexc(l1_index))));
   }
   *l2_offset = off;
   return l2_cache_->get(file_, off);
@@ -66,8 +66,8 @@ Result<Extent> Device::map(uint64_t offset, uint64_t max_length) {
     uint64_t host = e0 & kL2eOffsetMask;
     if (host & (cluster_size_ - 1)) {
       return tl::unexpected(corruption(fmt::format(
-          "Cluster allocation offset {:#x} unaligned (L2 offset: {:#x}, L2 index: {:#x})", host, l2_offset,
-          l2_index)));
+          "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})", hexc(host),
+          hexc(l2_offset), hexc(l2_index))));
     }
     x.host_offset = host + in_cluster;
     while (n < want) {

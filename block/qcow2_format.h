@@ -100,6 +100,9 @@ Result<Header> parse_header(const uint8_t* buf, size_t len, size_t* need);
 // fields, extensions in QEMU's order, end marker, backing file name.
 Result<std::vector<uint8_t>> serialize_header(const Header& h);
 
+// C's "%#" PRIx64: QEMU's messages print zero as "0", anything else as "0x...".
+inline std::string hexc(uint64_t v) { return v ? fmt::format("{:#x}", v) : std::string("0"); }
+
 // "dirty bit, lazy refcounts" etc. names for the feature table, as QEMU writes it.
 std::vector<uint8_t> feature_table_extension();
 

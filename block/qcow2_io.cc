@@ -23,7 +23,7 @@ Result<> pwritev_all(int fd, uint64_t offset, std::vector<iovec>& iov, const std
     ssize_t n = ::pwritev(fd, &iov[i], cnt, static_cast<off_t>(offset));
     if (n < 0) {
       if (errno == EINTR) continue;
-      return errno_error("{}: write at offset {:#x} failed", path, offset);
+      return errno_error("{}: write at offset {} failed", path, offset);
     }
     offset += static_cast<uint64_t>(n);
     while (n > 0 && i < iov.size()) {
@@ -248,7 +248,7 @@ Result<> Device::read_compressed(uint64_t l2_entry, uint64_t in_cluster, uint8_t
   std::vector<uint8_t> cluster(cluster_size_);
   auto r = decompress_cluster(header_.compression_type, in.data(), csize, cluster.data(), cluster_size_);
   if (!r) {
-    return tl::unexpected(corruption(fmt::format("Could not decompress cluster at host offset {:#x}", coffset)));
+    return tl::unexpected(corruption(fmt::format("Could not decompress cluster at host offset {}", hexc(coffset))));
   }
   std::memcpy(out, cluster.data() + in_cluster, len);
   return {};

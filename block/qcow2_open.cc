@@ -77,6 +77,7 @@ Result<std::unique_ptr<ImageDriver>> Device::open(const std::string& path, const
 
 Result<> Device::load(const OpenOptions& options, OpenState* chain, bool check_mode) {
   const Header& h = header_;
+  check_mode_ = check_mode;
   cluster_size_ = h.cluster_size();
   l2_bits_ = h.cluster_bits - 3;
   l2_entries_ = cluster_size_ / 8;
@@ -242,12 +243,14 @@ Result<> Device::close() {
   Result<> r;
   if (!file_.read_only() && !broken_) {
     r = flush_refblocks();
-    if (r && lazy_refcounts_) r = mark_clean();
+    if (r && lazy_refcounts_ && !check_mode_) r = mark_clean();
     if (r) r = file_.sync();
   }
   if (backing_) (void)backing_->close();
   return r;
 }
+
+int Device::bottom_depth() const { return backing_ ? 1 + backing_->bottom_depth() : 0; }
 
 Result<ImageInfo> Device::info() {
   ImageInfo info;
@@ -310,8 +313,10 @@ Result<BlockStatus> Device::status(uint64_t offset, uint64_t length) {
         b.depth += 1;
         return b;
       }
+      // Unallocated everywhere: reported at the bottom of the chain, as QEMU does; past the
+      // end of the backing file it is this layer's.
       st.zero = true;
-      if (backing_) st.depth = 1;
+      if (backing_ && offset < backing_->size()) st.depth = bottom_depth();
       break;
   }
   return st;

@@ -85,8 +85,8 @@ Result<uint64_t> Device::get_refcount(uint64_t cluster_index) {
   uint64_t block = reftable_[rt_index] & kReftOffsetMask;
   if (block == 0) return 0;
   if (block & (cluster_size_ - 1)) {
-    return tl::unexpected(corruption(fmt::format("Refblock offset {:#x} unaligned (reftable index: {:#x})",
-                                                 block, rt_index)));
+    return tl::unexpected(corruption(fmt::format("Refblock offset {} unaligned (reftable index: {})",
+                                                 hexc(block), hexc(rt_index))));
   }
   CachedTable* t = CORVID_TRY(rb_cache_->get(file_, block));
   return refcount_get(t->data.data(), cluster_index & (refblock_entries_ - 1));
@@ -112,7 +112,7 @@ Result<CachedTable*> Device::refblock_for(uint64_t cluster_index, bool* retry) {
     if (block) {
       if (block & (cluster_size_ - 1)) {
         return tl::unexpected(corruption(fmt::format(
-            "Refblock offset {:#x} unaligned (reftable index: {:#x})", block, rt_index)));
+            "Refblock offset {} unaligned (reftable index: {})", hexc(block), hexc(rt_index))));
       }
       return rb_cache_->get(file_, block);
     }

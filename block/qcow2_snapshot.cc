@@ -124,7 +124,7 @@ Result<> Device::update_tree_refcount(std::vector<uint64_t>& l1, uint64_t write_
     uint64_t l2 = l1[i] & kL1eOffsetMask;
     if (!l2) continue;
     if (l2 & (cluster_size_ - 1)) {
-      return tl::unexpected(corruption(fmt::format("L2 table offset {:#x} unaligned (L1 index: {:#x})", l2, i)));
+      return tl::unexpected(corruption(fmt::format("L2 table offset {} unaligned (L1 index: {})", hexc(l2), hexc(i))));
     }
     CachedTable* t = CORVID_TRY(l2_cache_->get(file_, l2));
     std::vector<uint8_t> data = t->data;  // refcount updates may not evict it, but be safe
@@ -143,7 +143,7 @@ Result<> Device::update_tree_refcount(std::vector<uint64_t>& l1, uint64_t write_
       uint64_t off = e & kL2eOffsetMask;
       if (off & (cluster_size_ - 1)) {
         return tl::unexpected(corruption(fmt::format(
-            "Cluster allocation offset {:#x} unaligned (L2 offset: {:#x}, L2 index: {:#x})", off, l2, j)));
+            "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})", hexc(off), hexc(l2), hexc(j))));
       }
       if (addend) CORVID_TRY_VOID(update_refcount(off, cluster_size_, addend));
       uint64_t rc = CORVID_TRY(get_refcount(off >> header_.cluster_bits));

@@ -83,6 +83,14 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
     RepairMode m = a[1] == "all" ? RepairMode::kAll : a[1] == "leaks" ? RepairMode::kLeaks : RepairMode::kNone;
     auto r = check_image(dev, m);
     if (!r) return fail(r.error());
+    // qemu-img's flow: after a repair, a second pass reports the state.
+    if (m != RepairMode::kNone && (r->corruptions_fixed || r->leaks_fixed)) {
+      auto again = check_image(dev, RepairMode::kNone);
+      if (!again) return fail(again.error());
+      again->corruptions_fixed = r->corruptions_fixed;
+      again->leaks_fixed = r->leaks_fixed;
+      r = again;
+    }
     std::printf("corruptions=%" PRId64 " leaks=%" PRId64 " check_errors=%" PRId64 " corruptions_fixed=%" PRId64
                 " leaks_fixed=%" PRId64 " end=%" PRId64 " allocated=%" PRId64 "/%" PRId64 "\n",
                 r->corruptions, r->leaks, r->check_errors, r->corruptions_fixed, r->leaks_fixed, r->image_end_offset,
