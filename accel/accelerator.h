@@ -75,11 +75,20 @@ class Accelerator {
   // false) of `size` bytes at MMIO/PIO `addr`, without a vCPU exit. ENOTSUP when not available;
   // the device then sees the write through the IoBus.
   virtual Result<> add_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) = 0;
+  // Optional fast path: signalling eventfd raises (edge) GSI `gsi` without a trip through the
+  // VMM. ENOTSUP when not available; devices then call interrupts()->set_irq.
+  virtual Result<> add_irqfd(uint32_t gsi, int eventfd) {
+    (void)gsi, (void)eventfd;
+    return make_error(ENOTSUP, "irqfd is not supported by this accelerator");
+  }
+  // One line for logs and `corvid run -v`: "kvm (API 12, in-kernel irqchip)".
+  virtual std::string describe() const { return std::string(accel_name(kind())); }
 };
 
 struct AccelOptions {
   std::string requested = "auto";  // kvm | xen | tcg | auto
   int vcpus = 1;
+  std::string kvm_device = "/dev/kvm";  // tests point this elsewhere to exercise the errors
 };
 
 // Creates the requested accelerator. "auto" tries KVM, then Xen, then the translator and logs

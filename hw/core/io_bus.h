@@ -27,7 +27,9 @@ class IoBus {
  public:
   explicit IoBus(IoSpace space) : space_(space) {}
 
-  // Registers [base, base+len) for handler (not owned; it must outlive its registration).
+  // Registers [base, base+len) for handler (not owned). Handlers are called without the bus lock,
+  // so one may still be running an access when remove() returns: keep handlers alive until the
+  // vCPUs have stopped, not merely until they are removed.
   // EEXIST when the range overlaps another one.
   Result<> add(uint64_t base, uint64_t len, IoHandler* handler, std::string name);
   void remove(uint64_t base);
@@ -46,6 +48,7 @@ class IoBus {
     std::string name;
   };
   const Range* find(uint64_t addr, uint64_t* base) const;
+  IoHandler* lookup(uint64_t addr, uint64_t* offset) const;
 
   IoSpace space_;
   mutable std::shared_mutex mutex_;

@@ -1,9 +1,12 @@
 // corvid: the VM launcher.
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/version.h"
+#include "tools/corvid/run_command.h"
 
 namespace {
 
@@ -17,6 +20,20 @@ void usage(FILE* out) {
                "Options:\n"
                "  -h, --help     show this help\n"
                "  -V, --version  show the version\n");
+}
+
+int run(int argc, char** argv) {
+  std::vector<std::string> args(argv + 2, argv + argc);
+  auto parsed = corvid::tools::parse_run_args(args);
+  if (!parsed) {
+    std::fprintf(stderr, "corvid run: %s\n", parsed.error().message.c_str());
+    return 1;
+  }
+  if (parsed->help) {
+    corvid::tools::print_run_usage(stdout);
+    return 0;
+  }
+  return corvid::tools::run_vm(*parsed);
 }
 
 }  // namespace
@@ -35,6 +52,7 @@ int main(int argc, char** argv) {
     std::printf("corvid version %s\n", corvid::version());
     return 0;
   }
+  if (cmd == "run") return run(argc, argv);
   std::fprintf(stderr, "corvid: unknown command '%s' (try 'corvid --help')\n", argv[1]);
   return 1;
 }

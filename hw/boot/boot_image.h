@@ -1,0 +1,46 @@
+// Loading a kernel into guest RAM: PVH ELF images (Xen's PVH boot ABI, used by our test guests
+// and by Linux's vmlinux with CONFIG_PVH) and Linux bzImages (the x86 boot protocol).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "accel/accelerator.h"
+#include "fdt/machine_description.h"
+#include "hw/core/guest_memory.h"
+
+namespace corvid::hw::boot {
+
+struct BootInputs {
+  std::span<const uint8_t> kernel;  // the whole file
+  std::string cmdline;
+  std::span<const uint8_t> initrd;  // empty when none
+  std::span<const uint8_t> dtb;     // the machine's device tree blob, empty when none
+  std::vector<fdt::MemoryRange> e820;
+  uint64_t low_ram_top = 0;  // modules and initrd go below this
+};
+
+struct LoadedKernel {
+  accel::BootState state;  // for the boot vCPU
+  std::string format;      // "pvh" or "bzImage"
+  uint64_t kernel_start = 0, kernel_end = 0;
+  uint64_t initrd_addr = 0, dtb_addr = 0;
+};
+
+// Picks the loader from the file's magic. Every offset and size read from the file is checked:
+// a truncated or malformed kernel is an error naming what is wrong, never a crash.
+Result<LoadedKernel> load_kernel(const GuestMemory& memory, const BootInputs& in);
+
+// The two loaders, exposed for tests.
+Result<LoadedKernel> load_pvh_elf(const GuestMemory& memory, const BootInputs& in);
+Result<LoadedKernel> load_bzimage(const GuestMemory& memory, const BootInputs& in);
+
+// Shared helpers: copies cmdline (NUL-terminated) to x86::kCmdline; places `data` page-aligned
+// just below `top`, not below `floor`; returns its address.
+Result<uint64_t> write_cmdline(const GuestMemory& memory, const std::string& cmdline, uint64_t max);
+Result<uint64_t> place_below(const GuestMemory& memory, std::span<const uint8_t> data, uint64_t top,
+                             uint64_t floor, const char* what);
+
+}  // namespace corvid::hw::boot

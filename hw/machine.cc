@@ -1,0 +1,303 @@
+#include "hw/machine.h"
+
+#include <cpuid.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "base/log.h"
+#include "base/size.h"
+#include "hw/boot/boot_image.h"
+#include "hw/char/serial8250.h"
+#include "hw/machine_devices.h"
+#include "hw/misc/debug_exit.h"
+#include "hw/misc/i8042.h"
+#include "hw/pci/pci_host.h"
+#include "hw/x86/memory_map.h"
+#include "hw/x86/mptable.h"
+
+namespace corvid::hw {
+namespace {
+
+constexpr uint16_t kCom1 = 0x3f8;
+constexpr uint32_t kCom1Gsi = 4;
+constexpr uint16_t kI8042 = 0x60;
+constexpr uint64_t kMinMemory = 2ull << 20;
+
+Result<std::vector<uint8_t>> read_file(const std::string& path, const char* what) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_error("{} {}", what, path);
+  UniqueFd owner(fd);
+  struct stat st {};
+  if (fstat(fd, &st) < 0) return errno_error("{} {}", what, path);
+  if (!S_ISREG(st.st_mode)) return errorf(EINVAL, "{} {}: not a regular file", what, path);
+  std::vector<uint8_t> data(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::read(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno_error("{} {}: read", what, path);
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  data.resize(done);
+  return data;
+}
+
+}  // namespace
+
+struct Machine::Impl {
+  std::unique_ptr<Serial8250> serial;
+  std::unique_ptr<DebugExit> debug_exit;
+  std::unique_ptr<I8042> i8042;
+  std::unique_ptr<PciHost> pci;
+  MachineDevices devices;  // virtio devices and their disks
+  std::vector<std::thread> vcpu_threads;
+  std::thread io_thread;
+};
+
+Result<std::unique_ptr<Machine>> Machine::create(const MachineOptions& options,
+                                                 std::unique_ptr<GuestMemory> memory,
+                                                 CharBackend* serial) {
+  std::unique_ptr<Machine> m(new Machine(options));
+  CORVID_TRY_VOID(m->build(std::move(memory), serial));
+  return m;
+}
+
+Machine::Machine(const MachineOptions& options) : options_(options) {}
+
+Machine::~Machine() {
+  stop_vcpus();
+  if (impl_) {
+    for (auto& t : impl_->vcpu_threads)
+      if (t.joinable()) t.join();
+    if (loop_) loop_->stop();
+    if (impl_->io_thread.joinable()) impl_->io_thread.join();
+    if (serial_) serial_->stop_input();
+    // Devices go before the loop they registered with (virtio's lifetime rule).
+    impl_->devices = MachineDevices();
+  }
+}
+
+Result<> Machine::build(std::unique_ptr<GuestMemory> memory, CharBackend* serial) {
+  const MachineOptions& o = options_;
+  if (o.memory_bytes < kMinMemory)
+    return errorf(EINVAL, "memory size {} is too small (at least {})", format_size(o.memory_bytes),
+                  format_size(kMinMemory));
+  if (o.memory_bytes & 0xfff)
+    return errorf(EINVAL, "memory size {} is not a multiple of 4 KiB", o.memory_bytes);
+  if (o.vcpus < 1 || o.vcpus > 254)
+    return errorf(EINVAL, "{} vCPUs: corvid supports 1 to 254", o.vcpus);
+
+  accel::AccelOptions ao;
+  ao.requested = o.accel;
+  ao.vcpus = o.vcpus;
+  accel_ = CORVID_TRY(accel::create_accelerator(ao));
+  LOG_INFO("accelerator: {}", accel_->describe());
+
+  const x86::RamLayout layout = x86::ram_layout(o.memory_bytes);
+  if (memory) {
+    memory_ = std::move(memory);
+  } else {
+    memory_ = std::make_unique<GuestMemory>();
+    CORVID_TRY_VOID(memory_->add_ram(0, layout.low_size));
+    if (layout.high_size) CORVID_TRY_VOID(memory_->add_ram(x86::kFourGiB, layout.high_size));
+  }
+  CORVID_TRY_VOID(accel_->attach({memory_.get(), &pio_, &mmio_}));
+  loop_ = CORVID_TRY(EventLoop::create());
+
+  desc_.memory = x86::e820_map(layout);
+  desc_.cpus = o.vcpus;
+  desc_.cmdline = o.cmdline;
+  desc_.uarts.push_back({kCom1, kCom1Gsi, 1843200});
+  auto& pci = desc_.pci;
+  pci.mmio32_base = x86::kPciMmio32Base;
+  pci.mmio32_size = x86::kPciMmio32Size;
+  pci.io_base = x86::kPciIoBase;
+  pci.io_size = x86::kPciIoSize;
+  for (uint32_t i = 0; i < 4; ++i) pci.intx_gsis.push_back(x86::kPciIntxFirstGsi + i);
+
+  CORVID_TRY_VOID(build_devices(serial));
+  CORVID_TRY_VOID(load(o.kernel));
+
+  for (int i = 0; i < o.vcpus; ++i) vcpus_.push_back(CORVID_TRY(accel_->create_vcpu(i)));
+  return {};
+}
+
+Result<> Machine::build_devices(CharBackend* serial) {
+  impl_ = std::make_unique<Impl>();
+  serial_ = serial;
+  auto* irq = accel_->interrupts();
+  impl_->serial = std::make_unique<Serial8250>(serial, irq, kCom1Gsi);
+  CORVID_TRY_VOID(pio_.add(kCom1, 8, impl_->serial.get(), "serial0"));
+  CORVID_TRY_VOID(serial->start_input(
+      loop_.get(), [s = impl_->serial.get()](std::span<const uint8_t> b) { s->receive(b); }));
+  impl_->debug_exit = std::make_unique<DebugExit>(this);
+  CORVID_TRY_VOID(pio_.add(desc_.debug_exit_port, 4, impl_->debug_exit.get(), "debug-exit"));
+  impl_->i8042 = std::make_unique<I8042>(this);
+  CORVID_TRY_VOID(pio_.add(kI8042, 5, impl_->i8042.get(), "i8042"));
+  impl_->pci = std::make_unique<PciHost>(&pio_, &mmio_, this, &desc_.pci);
+  CORVID_TRY_VOID(
+      pio_.add(PciHost::kConfigPort, PciHost::kConfigPortLen, impl_->pci.get(), "pci-conf1"));
+
+  MachineDevices::Context ctx{memory_.get(),    irq,   loop_.get(), accel_.get(), &mmio_,
+                              impl_->pci.get(), &desc_};
+  CORVID_TRY_VOID(impl_->devices.build(ctx, options_));
+  return {};
+}
+
+Result<> Machine::load(const std::string& kernel_path) {
+  if (kernel_path.empty()) return make_error(EINVAL, "no kernel given (--kernel FILE)");
+  auto kernel = CORVID_TRY(read_file(kernel_path, "kernel"));
+  std::vector<uint8_t> initrd;
+  if (!options_.initrd.empty()) initrd = CORVID_TRY(read_file(options_.initrd, "initrd"));
+
+  dtb_ = CORVID_TRY(MachineDevices::encode_device_tree(desc_));
+  if (!options_.dump_dtb.empty()) {
+    int fd = ::open(options_.dump_dtb.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return errno_error("--dump-dtb {}", options_.dump_dtb);
+    UniqueFd out(fd);
+    if (::write(fd, dtb_.data(), dtb_.size()) != static_cast<ssize_t>(dtb_.size()))
+      return errno_error("--dump-dtb {}: write", options_.dump_dtb);
+  }
+
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  __get_cpuid(1, &eax, &ebx, &ecx, &edx);
+  auto mp = CORVID_TRY(x86::encode_mptable(desc_, eax, edx));
+  CORVID_TRY_VOID(x86::write_mptable(*memory_, mp));
+
+  boot::BootInputs in;
+  in.kernel = kernel;
+  in.cmdline = options_.cmdline;
+  in.initrd = initrd;
+  in.dtb = dtb_;
+  in.e820 = desc_.memory;
+  in.low_ram_top = x86::low_ram_top(x86::ram_layout(options_.memory_bytes));
+  auto loaded = boot::load_kernel(*memory_, in);
+  if (!loaded) return tl::unexpected(with_context(loaded.error(), "kernel " + kernel_path));
+  LOG_INFO("loaded {} kernel [{:#x}, {:#x}), entry {:#x}", loaded->format, loaded->kernel_start,
+           loaded->kernel_end, loaded->state.rip);
+  boot_state_ = loaded->state;
+  return {};
+}
+
+void Machine::finish(RunResult result) {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) return;  // the first event wins
+    finished_ = true;
+    result_ = std::move(result);
+  }
+  cv_.notify_all();
+  stop_vcpus();
+}
+
+void Machine::stop_vcpus() {
+  for (auto& v : vcpus_) v->request_stop();
+}
+
+void Machine::request_power_off(int status) {
+  finish({RunResult::Kind::kPowerOff, status, {}});
+}
+void Machine::request_reset() {
+  finish({RunResult::Kind::kReset, 0, {}});
+}
+void Machine::request_quit(int signal) {
+  finish({RunResult::Kind::kQuit, signal, {}});
+}
+
+void Machine::pause() {
+  std::unique_lock lock(mutex_);
+  if (finished_ || pause_requested_) return;
+  pause_requested_ = true;
+  lock.unlock();
+  stop_vcpus();
+  lock.lock();
+  cv_.wait(lock, [&] {
+    return finished_ || vcpus_parked_ + vcpus_halted_ == static_cast<int>(vcpus_.size());
+  });
+}
+
+void Machine::resume() {
+  std::lock_guard lock(mutex_);
+  pause_requested_ = false;
+  cv_.notify_all();
+}
+
+bool Machine::paused() const {
+  std::lock_guard lock(mutex_);
+  return pause_requested_;
+}
+
+void Machine::vcpu_thread(int index) {
+  accel::Vcpu& vcpu = *vcpus_[static_cast<size_t>(index)];
+  for (;;) {
+    accel::VcpuExit exit = vcpu.run();
+    switch (exit.reason) {
+      case accel::ExitReason::kStopRequested: {
+        std::unique_lock lock(mutex_);
+        if (finished_) return;
+        ++vcpus_parked_;
+        cv_.notify_all();
+        cv_.wait(lock, [&] { return finished_ || !pause_requested_; });
+        --vcpus_parked_;
+        if (finished_) return;
+        continue;
+      }
+      case accel::ExitReason::kHalt: {
+        // Only accelerators without an in-kernel irqchip report this: HLT with nothing that can
+        // wake the vCPU. When every vCPU is there, the guest is done.
+        std::unique_lock lock(mutex_);
+        if (++vcpus_halted_ == static_cast<int>(vcpus_.size())) {
+          lock.unlock();
+          finish({RunResult::Kind::kHalted, 0, "every vCPU halted with interrupts disabled"});
+        }
+        return;
+      }
+      case accel::ExitReason::kShutdown:
+        // A triple fault resets a PC (and QEMU); --no-reboot turns that into an exit.
+        LOG_INFO("{}: resetting", exit.message);
+        request_reset();
+        return;
+      case accel::ExitReason::kReset:
+        request_reset();
+        return;
+      case accel::ExitReason::kPowerOff:
+        request_power_off(exit.status);
+        return;
+      case accel::ExitReason::kInternalError:
+        finish({RunResult::Kind::kError, 0, exit.message});
+        return;
+    }
+  }
+}
+
+RunResult Machine::run() {
+  // The boot vCPU starts at the kernel's entry; the others wait in the in-kernel LAPIC for
+  // INIT/SIPI (or, under the translator, in its LAPIC model).
+  if (auto r = vcpus_[0]->set_boot_state(boot_state_); !r)
+    return {RunResult::Kind::kError, 0, r.error().to_string()};
+  impl_->io_thread = std::thread([this] {
+    pthread_setname_np(pthread_self(), "corvid-io");
+    if (auto r = loop_->run(); !r) finish({RunResult::Kind::kError, 0, r.error().to_string()});
+  });
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    impl_->vcpu_threads.emplace_back([this, i] {
+      pthread_setname_np(pthread_self(), fmt::format("corvid-vcpu{}", i).c_str());
+      vcpu_thread(static_cast<int>(i));
+    });
+  }
+  {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return finished_; });
+  }
+  stop_vcpus();
+  for (auto& t : impl_->vcpu_threads) t.join();
+  impl_->vcpu_threads.clear();
+  loop_->stop();
+  impl_->io_thread.join();
+  std::lock_guard lock(mutex_);
+  return result_;
+}
+
+}  // namespace corvid::hw

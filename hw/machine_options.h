@@ -1,0 +1,31 @@
+// What a machine is built from: the tools translate config::VmConfig (or a domain XML) into it.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace corvid::hw {
+
+struct DriveOptions {
+  std::string file;
+  std::string format;  // raw | qcow2 | "" (probe)
+  std::string cache = "writeback";
+  std::string aio = "io_uring";
+  bool read_only = false;
+  std::string serial;
+  bool mmio = false;  // virtio-mmio instead of virtio-pci
+};
+
+struct MachineOptions {
+  uint64_t memory_bytes = 256ull << 20;
+  int vcpus = 1;
+  std::string accel = "auto";
+  std::string kernel, initrd, cmdline;
+  std::vector<DriveOptions> drives;
+  bool virtio_rng = false;
+  bool virtio_console = false;
+  std::string dump_dtb;  // write the device tree blob here
+};
+
+}  // namespace corvid::hw

@@ -1,0 +1,60 @@
+// The PCI host bridge: configuration mechanism #1 (ports 0xcf8/0xcfc, PCI Local Bus spec 3.0,
+// 3.2.2.3.2), bus 0 only, with firmware-style BAR placement and INTx routing. It also decodes the
+// reset control register at 0xcf9 (a byte access inside the conf1 range, as on Intel chipsets).
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "fdt/machine_description.h"
+#include "hw/core/io_bus.h"
+#include "hw/core/pci_device.h"
+#include "hw/machine_events.h"
+
+namespace corvid::hw {
+
+class PciHost final : public IoHandler {
+ public:
+  static constexpr uint16_t kConfigPort = 0xcf8;
+  static constexpr uint64_t kConfigPortLen = 8;
+
+  // desc gives the BAR windows and INTx GSIs; devices are appended to desc.devices as they are
+  // added. Buses and events are not owned.
+  PciHost(IoBus* pio, IoBus* mmio, MachineEvents* events, fdt::PciHostDesc* desc);
+  ~PciHost() override;
+
+  // Plugs a device into the next free slot (slot 0 is the host bridge itself), places its BARs,
+  // enables decoding and routes its INTx pin. Returns the slot.
+  Result<uint8_t> add_device(PciDevice* device);
+
+  uint64_t io_read(uint64_t offset, unsigned size) override;
+  void io_write(uint64_t offset, unsigned size, uint64_t value) override;
+
+ private:
+  struct Slot {
+    PciDevice* device = nullptr;
+    std::array<uint32_t, 6> bar_regs{};
+    std::array<uint64_t, 6> mapped{};  // address registered on a bus, 0 = none
+    uint16_t command = 0;
+  };
+  uint32_t config_read(uint8_t slot, uint32_t reg, unsigned size);
+  void config_write(uint8_t slot, uint32_t reg, unsigned size, uint32_t value);
+  uint32_t read_dword(Slot& s, uint32_t reg);
+  void write_dword(Slot& s, uint32_t reg, uint32_t value);
+  void remap(Slot& s);
+  uint64_t bar_address(const Slot& s, int i) const;
+
+  IoBus* pio_;
+  IoBus* mmio_;
+  MachineEvents* events_;
+  fdt::PciHostDesc* desc_;
+  std::unique_ptr<PciDevice> bridge_;
+  std::mutex mutex_;
+  uint32_t address_ = 0;
+  std::array<Slot, 32> slots_{};
+  uint64_t next_mmio_, next_io_;
+};
+
+}  // namespace corvid::hw
