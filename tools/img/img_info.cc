@@ -9,17 +9,13 @@
 #include "base/size.h"
 #include "block/image.h"
 #include "tools/img/img_common.h"
+#include "tools/img/img_info.h"
 #include "tools/img/img_json.h"
 #include "tools/img/img_options.h"
 
 namespace corvid::img {
-namespace {
 
-bool is_v3(const block::ImageInfo& i) {
-  return i.compat != "0.10";
-}
-
-void print_snapshots(const block::ImageInfo& info) {
+void print_snapshot_list(const block::ImageInfo& info) {
   std::printf("Snapshot list:\n");
   std::printf("%-9s %-16s %8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK", "ICOUNT");
   for (const auto& sn : info.snapshots) {
@@ -37,6 +33,12 @@ void print_snapshots(const block::ImageInfo& info) {
   }
 }
 
+namespace {
+
+bool is_v3(const block::ImageInfo& i) {
+  return i.compat != "0.10";
+}
+
 void print_human(const block::ImageInfo& info) {
   std::printf("image: %s\nfile format: %s\n", info.filename.c_str(), info.format.c_str());
   std::printf("virtual size: %s (%" PRIu64 " bytes)\n", format_size(info.virtual_size).c_str(),
@@ -52,7 +54,7 @@ void print_human(const block::ImageInfo& info) {
       std::printf("backing file format: %s\n", info.backing_format.c_str());
   }
   if (info.dirty_flag) std::printf("cleanly shut down: no\n");
-  if (!info.snapshots.empty()) print_snapshots(info);
+  if (!info.snapshots.empty()) print_snapshot_list(info);
   if (info.format == "qcow2") {
     std::printf("Format specific information:\n    compat: %s\n    compression type: %s\n",
                 info.compat.c_str(), info.compression_type.c_str());
