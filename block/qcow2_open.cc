@@ -71,7 +71,10 @@ Result<std::unique_ptr<ImageDriver>> Device::open(const std::string& path, const
   OpenState local;
   if (chain == nullptr) chain = &local;
   std::unique_ptr<Device> dev(new Device(std::move(file), std::move(*header), engine, std::move(owned)));
-  CORVID_TRY_VOID(dev->load(options, chain, check_mode));
+  if (auto r = dev->load(options, chain, check_mode); !r) {
+    dev->closed_ = true;  // a half-loaded image writes nothing back
+    return tl::unexpected(r.error());
+  }
   return std::unique_ptr<ImageDriver>(std::move(dev));
 }
 
