@@ -1,0 +1,159 @@
+#include "monitor/machine_control.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/endian.h"
+#include "base/unique_fd.h"
+
+namespace corvid::monitor {
+
+BlockInfo describe_drive(const config::DriveConfig& drive, size_t index) {
+  BlockInfo b;
+  b.device = drive.id.empty() ? fmt::format("virtio{}", index) : drive.id;
+  b.node_name = fmt::format("#block{}", index);
+  b.qdev = fmt::format("/machine/peripheral-anon/device[{}]", index);
+  b.file = drive.file;
+  b.cache = drive.cache;
+  b.read_only = drive.read_only;
+  b.format = drive.format;
+  // qcow2 header (docs/interop/qcow2.txt "Header"): magic at 0, cluster_bits at 20, size at 24,
+  // incompatible features at 72 (v3), bit 0 of compatible features at 80 is lazy refcounts.
+  uint8_t header[88] = {};
+  UniqueFd fd(::open(drive.file.c_str(), O_RDONLY | O_CLOEXEC));
+  ssize_t got = fd ? ::pread(fd.get(), header, sizeof header, 0) : -1;
+  bool qcow2 = got >= 32 && load_be32(header) == 0x514649fb;
+  if (b.format.empty()) b.format = qcow2 ? "qcow2" : "raw";
+  if (b.format == "qcow2" && qcow2) {
+    uint32_t cluster_bits = load_be32(header + 20);
+    b.cluster_size = cluster_bits < 64 ? 1ull << cluster_bits : 0;
+    b.virtual_size = load_be64(header + 24);
+    b.lazy_refcounts = got >= 88 && load_be32(header + 4) >= 3 && (load_be64(header + 80) & 1);
+  } else {
+    struct stat st {};
+    if (fd && ::fstat(fd.get(), &st) == 0) b.virtual_size = static_cast<uint64_t>(st.st_size);
+  }
+  return b;
+}
+
+void MachineControl::set_event_sink(VmEventSink* sink) {
+  std::lock_guard lock(mutex_);
+  sink_ = sink;
+}
+
+void MachineControl::set_machine(hw::Machine* machine) {
+  std::lock_guard lock(mutex_);
+  machine_ = machine;
+  if (!machine) return;
+  started_ = true;
+  on_kvm_ = machine->accel_kind() == accel::AccelKind::kKvm;
+  // A quit that arrived between two boots.
+  if (host_quit_) machine->request_quit(0);
+}
+
+void MachineControl::emit(VmEvent event) {
+  std::lock_guard lock(mutex_);
+  if (sink_) sink_->vm_event(event);
+}
+
+void MachineControl::report(const hw::RunResult& r, bool rebooting) {
+  bool host_reset, host_quit;
+  {
+    std::lock_guard lock(mutex_);
+    host_reset = std::exchange(host_reset_, false);
+    host_quit = host_quit_;
+    if (!rebooting) ended_ = true;
+  }
+  using Kind = hw::RunResult::Kind;
+  switch (r.kind) {
+    case Kind::kReset:
+      if (!host_reset) emit({VmEvent::Kind::kReset, true, "guest-reset"});
+      // QEMU with -no-reboot (on_reboot=destroy) turns the reset into a shutdown.
+      if (!rebooting)
+        emit({VmEvent::Kind::kShutdown, !host_reset,
+              host_reset ? "host-qmp-system-reset" : "guest-reset"});
+      break;
+    case Kind::kPowerOff:
+      emit({VmEvent::Kind::kShutdown, true, "guest-shutdown"});
+      break;
+    case Kind::kQuit:
+      if (!host_quit) emit({VmEvent::Kind::kShutdown, false, "host-signal"});
+      break;
+    case Kind::kHalted:
+    case Kind::kError:
+      break;
+  }
+}
+
+bool MachineControl::quit_requested_by_monitor() const {
+  std::lock_guard lock(mutex_);
+  return host_quit_;
+}
+
+bool MachineControl::kvm_enabled() const {
+  std::lock_guard lock(mutex_);
+  return on_kvm_;
+}
+
+bool MachineControl::kvm_present() const {
+  return ::access("/dev/kvm", R_OK | W_OK) == 0;
+}
+
+RunState MachineControl::run_state() const {
+  std::lock_guard lock(mutex_);
+  if (ended_) return RunState::kShutdown;
+  if (!started_) return RunState::kPrelaunch;
+  if (machine_ && machine_->paused()) return RunState::kPaused;
+  return RunState::kRunning;
+}
+
+std::vector<CpuInfo> MachineControl::cpus() const {
+  std::vector<CpuInfo> out;
+  // The board puts one core per socket (hw/x86/mptable.cc); thread ids need a Machine accessor.
+  for (int i = 0; i < config_.vcpus; ++i) out.push_back({.index = i, .socket_id = i});
+  return out;
+}
+
+std::vector<BlockInfo> MachineControl::block_devices() const {
+  std::vector<BlockInfo> out;
+  for (size_t i = 0; i < config_.drives.size(); ++i)
+    out.push_back(describe_drive(config_.drives[i], i));
+  return out;
+}
+
+Result<> MachineControl::pause() {
+  // Held across the wait so the run loop cannot destroy the machine under us; Machine::pause
+  // returns early once the machine has finished.
+  std::lock_guard lock(mutex_);
+  if (!machine_) return errorf(0, "the VM is not running");
+  machine_->pause();
+  return {};
+}
+
+Result<> MachineControl::resume() {
+  std::lock_guard lock(mutex_);
+  if (!machine_) return errorf(0, "the VM is not running");
+  machine_->resume();
+  return {};
+}
+
+Result<> MachineControl::reset() {
+  std::lock_guard lock(mutex_);
+  if (!machine_) return errorf(0, "the VM is not running");
+  host_reset_ = true;
+  machine_->request_reset();
+  return {};
+}
+
+Result<> MachineControl::powerdown() {
+  return errorf(0, "system_powerdown: corvid's board has no power button yet");
+}
+
+void MachineControl::quit() {
+  std::lock_guard lock(mutex_);
+  host_quit_ = true;
+  if (machine_) machine_->request_quit(0);
+}
+
+}  // namespace corvid::monitor

@@ -1,0 +1,55 @@
+// MachineControl: VmControl over the x86 board (hw::Machine) and the VmConfig it was built from.
+// The launcher's run loop hands it the machine of each boot and reports how each boot ended; this
+// class turns that into QMP state and the events the guest or a signal caused (the monitor emits
+// the events for the commands it ran itself, see monitor/vm_control.h).
+#pragma once
+
+#include <mutex>
+
+#include "config/vm_config.h"
+#include "hw/machine.h"
+#include "monitor/vm_control.h"
+
+namespace corvid::monitor {
+
+class MachineControl final : public VmControl {
+ public:
+  explicit MachineControl(config::VmConfig config) : config_(std::move(config)) {}
+
+  void set_event_sink(VmEventSink* sink);
+  // The machine of the current boot, or null once its run() returned (before it is destroyed).
+  void set_machine(hw::Machine* machine);
+  // How a boot ended: emits RESET/SHUTDOWN for what the guest or a signal did.
+  void report(const hw::RunResult& result, bool rebooting);
+  // True when the last kQuit came from QMP "quit" rather than a signal.
+  bool quit_requested_by_monitor() const;
+
+  std::string name() const override { return config_.name; }
+  std::string uuid() const override { return config_.uuid; }
+  bool kvm_enabled() const override;
+  bool kvm_present() const override;
+  RunState run_state() const override;
+  std::vector<CpuInfo> cpus() const override;
+  std::vector<BlockInfo> block_devices() const override;
+  Result<> pause() override;
+  Result<> resume() override;
+  Result<> reset() override;
+  Result<> powerdown() override;
+  void quit() override;
+
+ private:
+  void emit(VmEvent event);
+
+  const config::VmConfig config_;
+  mutable std::mutex mutex_;
+  hw::Machine* machine_ = nullptr;
+  VmEventSink* sink_ = nullptr;
+  bool started_ = false, ended_ = false, on_kvm_ = false;
+  bool host_reset_ = false, host_quit_ = false;
+};
+
+// What query-block needs from an image file without opening it as a block device: the format
+// (probed from the qcow2 magic when the config leaves it empty), virtual size and cluster size.
+BlockInfo describe_drive(const config::DriveConfig& drive, size_t index);
+
+}  // namespace corvid::monitor
