@@ -56,6 +56,17 @@ int cmd_amend(int argc, char** argv) {
       return 1;
     }
   }
+  static const char* const kCreateOnly[] = {"cluster_size", "preallocation", "extended_l2",
+                                            "compression_type", "nocow"};
+  for (const auto& [key, value] : options) {
+    for (const char* c : kCreateOnly) {
+      if (key == c) {
+        report("Invalid parameter '{}'", key);
+        std::fprintf(stderr, "This option is only supported for image creation\n");
+        return 1;
+      }
+    }
+  }
   o.format = fmt;
   o.no_backing = true;
   auto dev = open_or_report(argv[optind], o);

@@ -249,7 +249,7 @@ int cmd_rebase(int argc, char** argv) {
       if (backing_fmt.empty()) backing_fmt = (*nb)->format_name();
       new_backing = std::move(*nb);
     } else if (!unsafe) {
-      report("Could not open new backing file '{}': {}", resolved, nb.error().to_string());
+      report("Could not open new backing file '{}': {}", resolved, open_error_text(nb.error()));
       return 1;
     }
   }

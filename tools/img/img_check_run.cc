@@ -4,6 +4,7 @@
 
 #include "block/check.h"
 #include "block/image.h"
+#include "tools/img/img_common.h"
 
 namespace corvid::img {
 
@@ -18,7 +19,8 @@ Result<CheckCounts> run_check(const std::string& path, const std::string& format
     o.no_backing = true;
     auto dev = block::open_image(path, o);
     if (!dev)
-      return errorf(dev.error().code, "Could not open '{}': {}", path, dev.error().to_string());
+      return errorf(dev.error().code, "Could not open '{}': {}", path,
+                    open_error_text(dev.error()));
     *format_used = (*dev)->format_name();
   }
   block::RepairMode mode = fix == CheckFix::kAll     ? block::RepairMode::kAll
@@ -28,7 +30,7 @@ Result<CheckCounts> run_check(const std::string& path, const std::string& format
   if (!r) {
     if (r.error().code == ENOTSUP) return make_error(ENOTSUP, "");
     if (r.error().code == EIO || r.error().code == 0) return make_error(r.error().code, "");
-    return errorf(r.error().code, "Could not open '{}': {}", path, r.error().to_string());
+    return errorf(r.error().code, "Could not open '{}': {}", path, open_error_text(r.error()));
   }
   CheckCounts c;
   c.corruptions = r->corruptions;

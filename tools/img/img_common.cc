@@ -21,6 +21,14 @@ void set_progname(const char* argv0) {
   g_progname = slash ? slash + 1 : argv0;
 }
 
+std::string open_error_text(const Error& e) {
+  // Block-layer messages are complete sentences, except a bare "Could not open '<path>'" from
+  // a failed open(2), which qemu completes with the errno text.
+  if (e.code != 0 && e.message.rfind("Could not open '", 0) == 0 && e.message.back() == '\'')
+    return e.to_string();
+  return e.message;
+}
+
 const char* error_text(const Error& e) {
   return std::strerror(e.code != 0 ? e.code : EIO);
 }
@@ -43,7 +51,7 @@ std::unique_ptr<block::BlockDevice> open_or_report(const std::string& path,
                                                    const block::OpenOptions& options) {
   auto dev = block::open_image(path, options);
   if (!dev) {
-    report("Could not open '{}': {}", path, dev.error().to_string());
+    report("Could not open '{}': {}", path, open_error_text(dev.error()));
     return nullptr;
   }
   if (options.format.empty() && !options.read_only && (*dev)->format_name() == "raw")

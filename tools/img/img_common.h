@@ -36,6 +36,9 @@ int usage_error(fmt::format_string<Args...> f, Args&&... args) {
 // getopt error handling shared by every command (optstring starts with ':').
 int bad_option(int c, char** argv);
 
+// An open error's text as qemu prints it after "Could not open '<path>': ".
+std::string open_error_text(const Error& e);
+
 // strerror of an error's errno (EIO when it carries none).
 const char* error_text(const Error& e);
 

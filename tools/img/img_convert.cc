@@ -71,6 +71,50 @@ Result<> write_sparse(block::BlockDevice& dst, uint64_t off, const uint8_t* buf,
   return {};
 }
 
+// Reads [off, off + len) of the sources laid end to end.
+Result<> read_sources(const std::vector<std::unique_ptr<block::BlockDevice>>& sources, uint64_t off,
+                      uint8_t* buf, uint64_t len) {
+  uint64_t base = 0;
+  for (const auto& src : sources) {
+    uint64_t end = base + src->size();
+    if (len > 0 && off < end) {
+      uint64_t n = std::min(len, end - off);
+      CORVID_TRY_VOID(block::read_sync(*src, off - base, buf, n));
+      off += n;
+      buf += n;
+      len -= n;
+    }
+    base = end;
+  }
+  return {};
+}
+
+// convert -c: every target cluster holding non-zero data is written compressed; zero clusters
+// stay unallocated (or are zeroed on an existing target).
+Result<> copy_compressed(const std::vector<std::unique_ptr<block::BlockDevice>>& sources,
+                         block::BlockDevice& dst, bool target_is_new, uint64_t total,
+                         Progress& bar) {
+  uint64_t cs = block::cluster_size_of(dst).value_or(65536);
+  std::vector<uint8_t> buf(cs);
+  for (uint64_t off = 0; off < total; off += cs) {
+    uint64_t n = std::min(cs, total - off);
+    auto r = read_sources(sources, off, buf.data(), n);
+    if (!r)
+      return errorf(r.error().code, "error while reading at byte {}: {}", off,
+                    error_text(r.error()));
+    if (all_zero(buf.data(), n)) {
+      if (!target_is_new) CORVID_TRY_VOID(block::write_zeroes_sync(dst, off, n, true));
+    } else {
+      r = block::write_compressed_sync(dst, off, buf.data(), n);
+      if (!r)
+        return errorf(r.error().code, "error while compressing sector {}: {}", off / 512,
+                      error_text(r.error()));
+    }
+    bar.update(100.0 * static_cast<double>(off + n) / static_cast<double>(total));
+  }
+  return {};
+}
+
 }  // namespace
 
 int cmd_convert(int argc, char** argv) {
@@ -211,11 +255,21 @@ int cmd_convert(int argc, char** argv) {
     report("output file is smaller than input file");
     return 1;
   }
-  if (compress) {
-    report("Compressed writes are not supported yet by the corvid block layer");
-    return 1;
-  }
   Progress bar(progress);
+  if (compress) {
+    auto r = copy_compressed(sources, *dst, !no_create, total, bar);
+    if (!r) {
+      report("{}", r.error().message);
+      return 1;
+    }
+    auto c = dst->close();
+    if (!c) {
+      report("{}", c.error().to_string());
+      return 1;
+    }
+    bar.finish();
+    return 0;
+  }
   std::vector<uint8_t> buf(kChunk);
   uint64_t dst_off = 0, done = 0;
   for (auto& src : sources) {
@@ -228,8 +282,10 @@ int cmd_convert(int argc, char** argv) {
       }
       uint64_t n = std::min<uint64_t>(st->length, kChunk);
       n = std::min(n, src->size() - off);
-      if (st->data || !no_create) {
-        if (st->data) {
+      // -S 0 asks for every cluster to be written, zeroes included.
+      bool copy = st->data || sparse == 0;
+      if (copy || !no_create) {
+        if (copy) {
           auto r = block::read_sync(*src, off, buf.data(), n);
           if (!r) {
             report("error while reading at byte {}: {}", off, error_text(r.error()));

@@ -177,7 +177,7 @@ int cmd_create(int argc, char** argv) {
       std::string bpath = resolve_backing_path(path, options["backing_file"]);
       auto dev = block::open_image(bpath, bo);
       if (!dev) {
-        report("{}: Could not open '{}': {}", path, bpath, dev.error().to_string());
+        report("{}: Could not open '{}': {}", path, bpath, open_error_text(dev.error()));
         return 1;
       }
       size = (*dev)->size();

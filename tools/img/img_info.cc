@@ -29,7 +29,7 @@ void print_snapshot_list(const block::ImageInfo& info) {
     std::snprintf(clock, sizeof clock, "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
                   ms / 3600000, (ms / 60000) % 60, (ms / 1000) % 60, ms % 1000);
     std::printf("%-9s %-16s %8s%20s%13s%11u\n", sn.id.c_str(), sn.name.c_str(),
-                format_size(sn.vm_state_size).c_str(), date, clock, sn.icount_valid);
+                format_size(sn.vm_state_size).c_str(), date, clock, 0u);
   }
 }
 
@@ -93,7 +93,7 @@ Json to_json(const block::ImageInfo& info) {
       s["date-nsec"] = sn.date_nsec;
       s["vm-clock-sec"] = sn.vm_clock_nsec / 1000000000;
       s["vm-clock-nsec"] = sn.vm_clock_nsec % 1000000000;
-      s["icount"] = sn.icount_valid;
+      s["icount"] = 0;  // instruction counts exist only for record/replay snapshots
       list.push_back(s);
     }
     j["snapshots"] = list;

@@ -97,8 +97,8 @@ int info_cmd(IoSession& s, Args&) {
   return 0;
 }
 
-// Runs of equal allocation status from `offset`, merged as qemu-io's map does.
-Result<uint64_t> status_run(IoSession& s, uint64_t offset, uint64_t bytes, bool above,
+// Runs of equal allocation status from `offset`; map merges them (merge), alloc does not.
+Result<uint64_t> status_run(IoSession& s, uint64_t offset, uint64_t bytes, bool merge,
                             bool* allocated) {
   uint64_t num = 0;
   bool first_state = false;
@@ -106,14 +106,15 @@ Result<uint64_t> status_run(IoSession& s, uint64_t offset, uint64_t bytes, bool 
     auto st = block::block_status(*s.device, offset + num, bytes - num);
     if (!st) return tl::unexpected(st.error());
     if (st->length == 0) break;
-    bool state = above ? (st->allocated || st->depth > 0) : (st->allocated && st->depth == 0);
+    // Both map and alloc report this image's own allocation (the backing chain is not shown).
+    bool state = st->allocated && st->depth == 0;
     if (num == 0) {
       first_state = state;
     } else if (state != first_state) {
       break;
     }
     num += std::min<uint64_t>(st->length, bytes - num);
-    if (!above) break;  // alloc sums per status query; map merges runs
+    if (!merge) break;
   }
   *allocated = first_state;
   return num;
@@ -392,8 +393,12 @@ int print_usage(const char* name) {
 bool open_device(IoSession& s, const std::string& path, const block::OpenOptions& options) {
   auto dev = block::open_image(path, options);
   if (!dev) {
+    // Block-layer messages are complete, except a bare "Could not open '<path>'" from open(2).
+    const Error& e = dev.error();
+    bool bare =
+        e.code != 0 && e.message.rfind("Could not open '", 0) == 0 && e.message.back() == '\'';
     std::fprintf(stderr, "%s: can't open device %s: %s\n", s.progname.c_str(), path.c_str(),
-                 dev.error().to_string().c_str());
+                 (bare ? e.to_string() : e.message).c_str());
     return false;
   }
   if (options.format.empty() && !options.read_only && (*dev)->format_name() == "raw") {

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "block/image.h"
 #include "block/io_engine.h"
 #include "block/sync_io.h"
 #include "tools/io/io_commands.h"
@@ -321,7 +322,7 @@ int write_cmd(IoSession& s, Args& a) {
   if (f.zero) {
     r = block::write_zeroes_sync(*s.device, *offset, *count, f.unmap);
   } else if (f.compressed) {
-    r = make_error(ENOTSUP, "compressed writes");
+    r = block::write_compressed_sync(*s.device, *offset, buf.data(), buf.size());
   } else {
     r = block::write_sync(*s.device, *offset, buf.data(), buf.size());
   }
