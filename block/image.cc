@@ -19,7 +19,7 @@ constexpr uint32_t kQcow2Magic = 0x514649fb;
 
 Result<std::string> probe_format(const std::string& path) {
   UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return errno_error("Could not open '{}'", path);
+  if (!fd) return errno_error("Could not open '{}': {}", path, std::strerror(errno));
   uint8_t magic[4] = {};
   ssize_t n = ::pread(fd.get(), magic, sizeof magic, 0);
   if (n == 4 && load_be32(magic) == kQcow2Magic) return std::string("qcow2");
