@@ -129,6 +129,19 @@ Result<> KvmVcpu::set_boot_state(const BootState& state) {
   return {};
 }
 
+// Where the vCPU was, for diagnosing guests that hang or crash (CORVID_LOG=debug).
+void KvmVcpu::log_state(const char* why) {
+  kvm_regs regs{};
+  kvm_sregs sregs{};
+  if (ioctl(fd_.get(), KVM_GET_REGS, &regs) < 0 || ioctl(fd_.get(), KVM_GET_SREGS, &sregs) < 0)
+    return;
+  LOG_DEBUG(
+      "vcpu {} {}: rip={:#x} rsp={:#x} rflags={:#x} rax={:#x} cr0={:#x} cr3={:#x} cr4={:#x} "
+      "efer={:#x} cs={:#x}",
+      index_, why, regs.rip, regs.rsp, regs.rflags, regs.rax, sregs.cr0, sregs.cr3, sregs.cr4,
+      sregs.efer, sregs.cs.selector);
+}
+
 void KvmVcpu::request_stop() {
   stop_.store(true);
   std::atomic_ref<uint8_t>(run_state()->immediate_exit).store(1);
@@ -193,7 +206,10 @@ VcpuExit KvmVcpu::run() {
 
   kvm_run* run = run_state();
   for (;;) {
-    if (stop_.load()) return {ExitReason::kStopRequested, 0, {}};
+    if (stop_.load()) {
+      if (log_enabled(LogLevel::kDebug)) log_state("stopped");
+      return {ExitReason::kStopRequested, 0, {}};
+    }
     if (ioctl(fd_.get(), KVM_RUN, 0) < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       return {ExitReason::kInternalError, 0,
@@ -211,6 +227,7 @@ VcpuExit KvmVcpu::run() {
       case KVM_EXIT_HLT:
         return {ExitReason::kHalt, 0, {}};
       case KVM_EXIT_SHUTDOWN:
+        if (log_enabled(LogLevel::kDebug)) log_state("shutdown");
         return {ExitReason::kShutdown, 0, fmt::format("vCPU {}: triple fault", index_)};
       case KVM_EXIT_SYSTEM_EVENT:
         switch (run->system_event.type) {
@@ -228,6 +245,7 @@ VcpuExit KvmVcpu::run() {
             fmt::format("kvm: vCPU {} failed to enter the guest (hardware reason {:#x})", index_,
                         static_cast<uint64_t>(run->fail_entry.hardware_entry_failure_reason))};
       case KVM_EXIT_INTERNAL_ERROR:
+        if (log_enabled(LogLevel::kDebug)) log_state("internal error");
         return {ExitReason::kInternalError, 0,
                 fmt::format("kvm: internal error on vCPU {} (suberror {})", index_,
                             run->internal.suberror)};

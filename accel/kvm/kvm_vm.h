@@ -82,6 +82,7 @@ class KvmVcpu final : public Vcpu {
   void handle_io();
   void handle_mmio();
   Result<> set_msrs();
+  void log_state(const char* why);
 
   KvmVm* vm_;
   int index_;

@@ -73,6 +73,39 @@ void puts_serial(const char* s);
 /* printf subset: %s %c %d %u %x %lx %lu %ld %llx %p %%, with optional width/zero-pad. */
 void printf_serial(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Interrupts (runtime/interrupts.c): an IDT for vectors 0..63. Exceptions (0..31) without a
+ * handler print their vector and end the guest with status 99. Handlers run with interrupts off. */
+typedef void (*interrupt_handler)(int vector);
+void idt_init(void);
+void idt_set_handler(int vector, interrupt_handler handler);
+static inline void sti(void) { __asm__ volatile("sti" ::: "memory"); }
+static inline void cli(void) { __asm__ volatile("cli" ::: "memory"); }
+/* sti; hlt as one step, so an interrupt arriving between them still wakes the CPU. */
+static inline void sti_hlt(void) { __asm__ volatile("sti; hlt" ::: "memory"); }
+static inline void pause_cpu(void) { __asm__ volatile("pause"); }
+static inline uint64_t rdtsc(void) {
+  uint32_t lo, hi;
+  __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+  return ((uint64_t)hi << 32) | lo;
+}
+
+/* Local APIC (xAPIC MMIO) and IOAPIC helpers (runtime/apic.c). */
+#define LAPIC_BASE 0xfee00000ull
+#define IOAPIC_BASE 0xfec00000ull
+uint32_t lapic_read(uint32_t reg);
+void lapic_write(uint32_t reg, uint32_t value);
+void lapic_enable(void); /* software-enable with spurious vector 0xff, TPR 0 */
+void lapic_eoi(void);
+uint32_t lapic_id(void);
+uint32_t ioapic_read(uint32_t reg);
+void ioapic_write(uint32_t reg, uint32_t value);
+/* Routes IOAPIC pin to vector on the BSP (APIC ID 0), edge/active-high unless level. */
+void ioapic_route(int pin, int vector, int level);
+
+/* The command line's value for key ("smp=2" -> "2"), or 0. */
+const char* cmdline_value(struct hvm_start_info* info, const char* key, char* buf, size_t len);
+unsigned long parse_ulong(const char* s);
+
 void* memset(void* d, int c, size_t n);
 void* memcpy(void* d, const void* s, size_t n);
 int memcmp(const void* a, const void* b, size_t n);

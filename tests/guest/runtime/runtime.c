@@ -126,3 +126,30 @@ int strncmp(const char* a, const char* b, size_t n) {
   }
   return 0;
 }
+
+const char* cmdline_value(struct hvm_start_info* info, const char* key, char* buf, size_t len) {
+  if (!info || !info->cmdline_paddr || len == 0) return 0;
+  const char* s = (const char*)info->cmdline_paddr;
+  size_t klen = strlen(key);
+  while (*s) {
+    while (*s == ' ') ++s;
+    if (!strncmp(s, key, klen) && s[klen] == '=') {
+      s += klen + 1;
+      size_t n = 0;
+      while (s[n] && s[n] != ' ' && n + 1 < len) {
+        buf[n] = s[n];
+        ++n;
+      }
+      buf[n] = 0;
+      return buf;
+    }
+    while (*s && *s != ' ') ++s;
+  }
+  return 0;
+}
+
+unsigned long parse_ulong(const char* s) {
+  unsigned long v = 0;
+  while (s && *s >= '0' && *s <= '9') v = v * 10 + (unsigned long)(*s++ - '0');
+  return v;
+}

@@ -92,6 +92,7 @@ long_entry:
 
     .section .data
     .align 16
+    .globl gdt, gdt_end, pml4
 gdt:
     .quad 0
     .quad 0x00af9a000000ffff    /* 0x08: 64-bit code */
