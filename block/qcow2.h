@@ -165,6 +165,11 @@ class Device final : public ImageDriver {
     uint64_t len = 0;
   };
   enum class ZeroMode { kZero, kZeroUnmap, kDiscard };
+  struct Piece {
+    ClusterType type;
+    uint64_t guest, host, len, l2_entry;
+    size_t iov_first, iov_count;
+  };
   Req* start_req(Completion done);
   void sub_done(Req* r, int64_t res);
   void release(Req* r);
@@ -228,6 +233,7 @@ class Device final : public ImageDriver {
   std::vector<std::pair<uint64_t, uint64_t>> overlap_map_;  // sorted [start, end) of metadata
   RequestPool<Req> pool_;
   std::vector<uint8_t> scratch_;
+  std::vector<Piece> pieces_;
 };
 
 Result<> create(const std::string& path, const CreateOptions& options);

@@ -136,12 +136,9 @@ void Device::read(uint64_t offset, const iovec* iov, int iovcnt, Completion done
     return;
   }
   // General path: plan every extent first (slices must not move once handed out), then issue.
-  struct Piece {
-    ClusterType type;
-    uint64_t guest, host, len, l2_entry;
-    size_t iov_first, iov_count;
-  };
-  std::vector<Piece> pieces;
+  // No callback runs inside read(), so one planning buffer per device suffices.
+  std::vector<Piece>& pieces = pieces_;
+  pieces.clear();
   for (uint64_t pos = 0; pos < len;) {
     auto x = pos == 0 ? first : map(offset + pos, len - pos);
     if (!x) {

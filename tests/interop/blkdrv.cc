@@ -8,7 +8,12 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <cinttypes>
+#include <cstdlib>
+#include <functional>
+#include <random>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -17,6 +22,7 @@
 #include "base/size.h"
 #include "block/check.h"
 #include "block/image.h"
+#include "block/io_engine.h"
 #include "block/qcow2.h"
 #include "block/sync_io.h"
 
@@ -130,6 +136,67 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
       std::fwrite(buf.data(), 1, n, f);
     }
     std::fclose(f);
+  } else if (op == "bench") {
+    // bench r|w BS DEPTH COUNT: qemu-img bench's sequential pattern, timed.
+    need(4);
+    bool wr = a[1] == "w";
+    uint64_t bs = num(a[2]), depth = num(a[3]), count = num(a[4]);
+    std::vector<uint8_t*> bufs(depth);
+    std::vector<iovec> iovs(depth);
+    for (uint64_t i = 0; i < depth; ++i) {
+      bufs[i] = static_cast<uint8_t*>(std::aligned_alloc(4096, bs));
+      std::memset(bufs[i], 0, bs);
+      iovs[i] = {bufs[i], bs};
+    }
+    uint64_t issued = 0, done = 0, off = 0;
+    int errors = 0;
+    IoEngine* eng = dev.io_engine();
+    std::function<void(uint64_t)> issue = [&](uint64_t slot) {
+      uint64_t o = off;
+      off = (off + bs) % (dev.size() - dev.size() % bs);
+      ++issued;
+      auto cb = [&, slot](Result<> r) {
+        if (!r) ++errors;
+        ++done;
+        if (issued < count) issue(slot);
+      };
+      if (wr) {
+        dev.write(o, &iovs[slot], 1, cb);
+      } else {
+        dev.read(o, &iovs[slot], 1, cb);
+      }
+    };
+    timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (uint64_t i = 0; i < depth && issued < count; ++i) issue(i);
+    while (done < count) eng->poll(true);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double sec = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    std::printf("%s bs=%" PRIu64 " depth=%" PRIu64 " count=%" PRIu64 ": %.3f s, %.0f IOPS, errors=%d\n", wr ? "write" : "read",
+                bs, depth, count, sec, count / sec, errors);
+    for (auto* b : bufs) std::free(b);
+  } else if (op == "torture") {
+    // torture LOG SEED SPAN: random 512-aligned writes of random size below SPAN with a flush
+    // every few writes, forever (the test SIGKILLs it). The log gets "W seq off len" before a
+    // write is issued and "F seq" once a flush covering writes <= seq has completed.
+    need(3);
+    FILE* log = std::fopen(a[1].c_str(), "a");
+    uint64_t seed = num(a[2]), span = num(a[3]);
+    std::mt19937_64 rng(seed);
+    std::vector<uint8_t> buf(256 << 10);
+    for (uint64_t seq = 1;; ++seq) {
+      uint64_t len = 512 * (1 + rng() % 512);
+      uint64_t off = 512 * (rng() % ((span - len) / 512));
+      std::memset(buf.data(), static_cast<int>(seq % 251 + 1), len);
+      std::fprintf(log, "W %" PRIu64 " %" PRIu64 " %" PRIu64 "\n", seq, off, len);
+      std::fflush(log);
+      if (auto r = write_sync(dev, off, buf.data(), len); !r) return fail(r.error());
+      if (seq % 4 == 0) {
+        if (auto r = flush_sync(dev); !r) return fail(r.error());
+        std::fprintf(log, "F %" PRIu64 "\n", seq);
+        std::fflush(log);
+      }
+    }
   } else if (op == "kill") {
     std::fflush(stdout);
     _exit(0);
