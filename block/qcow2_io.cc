@@ -333,20 +333,31 @@ Result<> Device::write_allocating(uint64_t offset, const iovec* iov, int iovcnt,
     // A preallocated zero cluster that is ours is written in place (QEMU keeps it too).
     const bool reuse = x.type == ClusterType::kZeroAlloc && x.copied;
     if (lazy_refcounts_ && !reuse) CORVID_TRY_VOID(mark_dirty());
-    const uint64_t host = reuse ? old[0] & kL2eOffsetMask : CORVID_TRY(alloc_clusters(n << header_.cluster_bits));
-    CORVID_TRY_VOID(check_overlap(host, n << header_.cluster_bits));
-
     // Copy-on-write of the untouched head and tail of the first and last cluster.
     head.resize(guest - first);
     tail.resize(last_end - end);
     CORVID_TRY_VOID(cow_fill(first, old[0], 0, guest - first, head.data()));
     CORVID_TRY_VOID(cow_fill(last_end - cluster_size_, old[n - 1], cluster_size_ - tail.size(), cluster_size_,
                              tail.data()));
-    parts.clear();
-    if (!head.empty()) parts.push_back({head.data(), head.size()});
-    iov_slice(iov, iovcnt, pos, x.length, parts);
-    if (!tail.empty()) parts.push_back({tail.data(), tail.size()});
-    CORVID_TRY_VOID(pwritev_all(file_.meta_fd(), host, parts, filename_));
+    // Data first, then its refcount, then the L2 entry: a crash in between leaves at worst a
+    // leaked cluster for the (short) time between the two metadata writes.
+    const uint64_t bytes = n << header_.cluster_bits;
+    uint64_t host = reuse ? old[0] & kL2eOffsetMask : 0;
+    for (;;) {
+      if (!reuse) host = CORVID_TRY(alloc_clusters_noref(bytes));
+      CORVID_TRY_VOID(check_overlap(host, bytes));
+      parts.clear();
+      if (!head.empty()) parts.push_back({head.data(), head.size()});
+      iov_slice(iov, iovcnt, pos, x.length, parts);
+      if (!tail.empty()) parts.push_back({tail.data(), tail.size()});
+      CORVID_TRY_VOID(pwritev_all(file_.meta_fd(), host, parts, filename_));
+      if (reuse) break;
+      auto counted = update_refcount(host, bytes, 1);
+      if (counted) break;
+      // A new refcount block may have landed in our clusters: place the data again.
+      if (counted.error().code != EAGAIN) return counted;
+    }
+    metadata_changed();
 
     t = CORVID_TRY(l2_table_for_write(l1_index));
     for (uint64_t i = 0; i < n; ++i) {
