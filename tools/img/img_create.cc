@@ -164,23 +164,31 @@ int cmd_create(int argc, char** argv) {
   if (!ok) return 1;
   if (options.count("size")) size = std::stoull(options["size"]);
 
-  if (options.count("backing_file") && !size) {
-    if (!options.count("backing_fmt")) {
-      report("{}: Backing file specified without backing format", path);
-      return 1;
-    }
+  if (options.count("backing_file")) {
+    // qemu-img opens the backing file (unless -u) to check it and to take its size, and
+    // insists on an explicit backing format.
+    bool have_fmt = options.count("backing_fmt") != 0;
     if (!unsafe) {
       block::OpenOptions bo;
       bo.read_only = true;
-      bo.format = options["backing_fmt"];
+      bo.format = have_fmt ? options["backing_fmt"] : "";
       bo.no_backing = true;
       std::string bpath = resolve_backing_path(path, options["backing_file"]);
       auto dev = block::open_image(bpath, bo);
       if (!dev) {
-        report("{}: Could not open '{}': {}", path, bpath, open_error_text(dev.error()));
+        report("{}: {}", path, open_error_text(dev.error()));
+        std::fprintf(stderr, "Could not open backing image.\n");
         return 1;
       }
-      size = (*dev)->size();
+      if (!have_fmt) {
+        report("{}: Backing file specified without backing format", path);
+        std::fprintf(stderr, "Detected format of %s.", (*dev)->format_name().c_str());
+        return 1;
+      }
+      if (!size) size = (*dev)->size();
+    } else if (!have_fmt) {
+      report("{}: Backing file specified without backing format", path);
+      return 1;
     }
   }
   if (!size) {
