@@ -19,7 +19,7 @@ done
 verified=0
 for i in $(seq 1 "$N"); do
   kind=$([ $((i % 2)) = 0 ] && echo lazy || echo plain)
-  rm -f log
+  : > log
   $B $kind.qcow2 torture log $i $SPAN >/dev/null 2>&1 &
   pid=$!
   sleep 0.0$((RANDOM % 9 + 1))
