@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,11 @@ std::optional<uint64_t> parse_image_size(const char* text);
 
 // "human" or "json" for --output; prints the error for anything else.
 bool parse_output(const char* text, bool* json);
+
+// Checks -o keys and value syntax for creating a `fmt` image, printing qemu-img's message
+// (prefixed with "<path>: " unless path is empty); size values are normalised to bytes.
+bool check_create_options(const std::string& fmt, const std::string& path,
+                          std::map<std::string, std::string>* options);
 
 // The commands, each given argv starting at the command name.
 int cmd_create(int argc, char** argv);

@@ -234,6 +234,7 @@ int cmd_convert(int argc, char** argv) {
       return 1;
     }
   }
+  if (!no_create && !check_create_options(out_fmt, "", &options)) return 1;
   if (!no_create) {
     block::CreateOptions co;
     co.format = out_fmt;
@@ -241,7 +242,7 @@ int cmd_convert(int argc, char** argv) {
     co.options = options;
     auto r = block::create_image(out_path, co);
     if (!r) {
-      report("{}: {}", out_path, r.error().message);
+      report("{}: error while converting {}: {}", out_path, out_fmt, r.error().message);
       return 1;
     }
   }

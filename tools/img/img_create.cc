@@ -68,7 +68,11 @@ bool check_options(const std::string& path, const OptionSpec (&specs)[N],
   for (auto& [key, value] : *o) {
     const OptionSpec* spec = find_spec(specs, key);
     if (spec == nullptr) {
-      report("{}: Invalid parameter '{}'", path, key);
+      if (path.empty()) {
+        report("Invalid parameter '{}'", key);
+      } else {
+        report("{}: Invalid parameter '{}'", path, key);
+      }
       return false;
     }
     if (spec->is_size) {
@@ -93,6 +97,12 @@ bool check_options(const std::string& path, const OptionSpec (&specs)[N],
 }
 
 }  // namespace
+
+bool check_create_options(const std::string& fmt, const std::string& path,
+                          std::map<std::string, std::string>* options) {
+  return fmt == "qcow2" ? check_options(path, kQcow2Options, options)
+                        : check_options(path, kRawOptions, options);
+}
 
 int cmd_create(int argc, char** argv) {
   std::string fmt = "raw", backing, backing_fmt;
@@ -159,9 +169,7 @@ int cmd_create(int argc, char** argv) {
     auto n = parse_size(options["size"]);
     if (n) size = *n;
   }
-  bool ok = fmt == "qcow2" ? check_options(path, kQcow2Options, &options)
-                           : check_options(path, kRawOptions, &options);
-  if (!ok) return 1;
+  if (!check_create_options(fmt, path, &options)) return 1;
   if (options.count("size")) size = std::stoull(options["size"]);
 
   if (options.count("backing_file")) {
