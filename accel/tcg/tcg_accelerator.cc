@@ -1,9 +1,148 @@
 #include "accel/tcg/tcg_accelerator.h"
 
+#include "accel/tcg/tcg_vcpu.h"
+#include "base/log.h"
+
 namespace corvid::accel {
 
-Result<std::unique_ptr<Accelerator>> create_tcg_accelerator(const AccelOptions&) {
-  return make_error(ENOTSUP, "tcg: the translator is not available in this build");
+TcgAccelerator::TcgAccelerator(const AccelOptions& options)
+    : start_(std::chrono::steady_clock::now()),
+      ioapic_([this](uint32_t dest, bool logical, uint8_t vector, bool level) {
+        deliver(dest, logical, vector, level);
+      }),
+      pit_([this] { return now_ns(); }, [this](bool level) { set_irq(0, level); }) {
+  (void)options;
+}
+
+TcgAccelerator::~TcgAccelerator() = default;
+
+std::string TcgAccelerator::describe() const {
+  return "tcg (corvid translator: interpreter, userspace LAPIC/IOAPIC/PIC/PIT)";
+}
+
+uint64_t TcgAccelerator::now_ns() const {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::steady_clock::now() - start_)
+                                   .count()) +
+         1;
+}
+
+Result<> TcgAccelerator::attach(const MachineBuses& buses) {
+  buses_ = buses;
+  struct Reg {
+    hw::IoBus* bus;
+    uint64_t base, len;
+    hw::IoHandler* h;
+    const char* name;
+  };
+  Reg regs[] = {
+      {buses.mmio, hw::Ioapic::kBase, 0x1000, &ioapic_, "ioapic"},
+      {buses.pio, 0x20, 2, &pic_.master, "pic-master"},
+      {buses.pio, 0xa0, 2, &pic_.slave, "pic-slave"},
+      {buses.pio, 0x40, 4, &pit_, "pit"},
+  };
+  // Port 0x61 (PIT channel 2 gate/output) belongs to the board's i8042 range; Linux calibrates
+  // the TSC from CPUID 0x15 instead.
+  for (const Reg& r : regs) {
+    if (!r.bus) continue;
+    if (auto res = r.bus->add(r.base, r.len, r.h, r.name); !res) {
+      // The board may already model a device there; keep its.
+      LOG_WARN("tcg: {} not registered: {}", r.name, res.error().to_string());
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Vcpu>> TcgAccelerator::create_vcpu(int index) {
+  if (!buses_.memory) return make_error(EINVAL, "tcg: create_vcpu before attach");
+  auto v = std::make_unique<TcgVcpu>(this, index);
+  std::lock_guard lock(vcpus_mutex_);
+  if (vcpus_.size() <= static_cast<size_t>(index)) vcpus_.resize(index + 1, nullptr);
+  vcpus_[index] = v.get();
+  return std::unique_ptr<Vcpu>(std::move(v));
+}
+
+void TcgAccelerator::vcpu_gone(TcgVcpu* v) {
+  std::lock_guard lock(vcpus_mutex_);
+  for (auto& p : vcpus_) {
+    if (p == v) p = nullptr;
+  }
+}
+
+void TcgAccelerator::set_irq(uint32_t gsi, bool level) {
+  ioapic_.set_irq(gsi, level);
+  if (gsi < 16) {
+    pic_.set_irq(gsi, level);
+    std::lock_guard lock(vcpus_mutex_);
+    if (!vcpus_.empty() && vcpus_[0]) vcpus_[0]->kick();
+  }
+}
+
+void TcgAccelerator::signal_msi(uint64_t address, uint32_t data) {
+  // MSI address/data format (SDM Vol. 3 §11.11): destination ID in address[19:12], DM in bit 2.
+  deliver(static_cast<uint32_t>((address >> 12) & 0xff), address & 4,
+          static_cast<uint8_t>(data & 0xff), false);
+}
+
+void TcgAccelerator::deliver(uint32_t dest, bool logical, uint8_t vector, bool level) {
+  std::lock_guard lock(vcpus_mutex_);
+  for (TcgVcpu* v : vcpus_) {
+    if (!v) continue;
+    hw::Lapic& l = v->lapic();
+    bool match = logical ? l.matches_logical(dest) : (dest == 0xff || dest == l.id());
+    if (match) {
+      l.accept(vector, level);
+      if (!logical || dest != 0xff) {
+        if (!logical) break;
+      }
+    }
+  }
+}
+
+void TcgAccelerator::ipi(int from, uint32_t dest, uint32_t shorthand, hw::Lapic::DeliveryMode mode,
+                         uint8_t vector, bool logical) {
+  std::lock_guard lock(vcpus_mutex_);
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    TcgVcpu* v = vcpus_[i];
+    if (!v) continue;
+    bool self = static_cast<int>(i) == from;
+    bool match;
+    switch (shorthand) {
+      case 1:
+        match = self;
+        break;
+      case 2:
+        match = true;
+        break;
+      case 3:
+        match = !self;
+        break;
+      default:
+        match =
+            logical ? v->lapic().matches_logical(dest) : (dest == 0xff || dest == v->lapic().id());
+    }
+    if (!match) continue;
+    switch (mode) {
+      case hw::Lapic::DeliveryMode::kInit:
+        v->lapic().post_init();
+        v->kick();
+        break;
+      case hw::Lapic::DeliveryMode::kStartup:
+        v->lapic().post_sipi(vector);
+        v->kick();
+        break;
+      case hw::Lapic::DeliveryMode::kFixed:
+      case hw::Lapic::DeliveryMode::kLowest:
+        v->lapic().accept(vector, false);
+        break;
+      default:
+        break;  // NMI/SMI: not modelled in stage 1
+    }
+  }
+}
+
+Result<std::unique_ptr<Accelerator>> create_tcg_accelerator(const AccelOptions& options) {
+  return std::unique_ptr<Accelerator>(std::make_unique<TcgAccelerator>(options));
 }
 
 }  // namespace corvid::accel
