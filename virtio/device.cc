@@ -104,6 +104,7 @@ void VirtioDevice::set_status(uint8_t status) {
 void VirtioDevice::set_queue_ready(unsigned queue, bool ready) {
   if (queue >= configs_.size()) return;
   QueueConfig& c = configs_[queue];
+  if (ready && c.ready) return;  // already running: restarting would rewind the ring indices
   if (!ready) {
     c.ready = false;
     queues_[queue].stop();

@@ -390,3 +390,23 @@ TEST_F(PciTest, BarMappingBindsPerQueueNotifyEventfds) {
 
 }  // namespace
 }  // namespace corvid::virtio
+
+namespace corvid::virtio {
+namespace {
+
+TEST_F(MmioTest, SecondQueueReadyWriteDoesNotRewindTheRing) {
+  bring_up();
+  ring->set_desc(0, kBuf, 8, kDescFlagWrite);
+  ring->make_available(0);
+  drv->notify(0);
+  vm.run_io();
+  ASSERT_EQ(ring->used_idx(), 1);
+  drv->write(0x030, 0);
+  drv->write(0x044, 1);  // QueueReady again while ready
+  drv->notify(0);
+  vm.run_io();
+  EXPECT_EQ(ring->used_idx(), 1);  // the same buffer is not used twice
+}
+
+}  // namespace
+}  // namespace corvid::virtio
