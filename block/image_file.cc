@@ -1,5 +1,7 @@
 #include "block/image_file.h"
 
+#include "block/fault_injection.h"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -63,6 +65,9 @@ Result<> ImageFile::pread(void* buf, size_t len, uint64_t offset) const {
 }
 
 Result<> ImageFile::pwrite(const void* buf, size_t len, uint64_t offset) const {
+  if (int err = fault_for_write())
+    return make_error(err, fmt::format("{}: write of {} bytes at offset {:#x} failed: {}", path_, len, offset,
+                                       std::strerror(err)));
   auto* p = static_cast<const uint8_t*>(buf);
   while (len > 0) {
     ssize_t n = ::pwrite(meta_fd(), p, len, static_cast<off_t>(offset));

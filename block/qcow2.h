@@ -122,7 +122,8 @@ class Device final : public ImageDriver {
   uint64_t clusters_of(uint64_t offset, uint64_t length) const;
   Result<uint64_t> get_refcount(uint64_t cluster_index);
   // Adds `addend` (negative: subtracts) to the refcount of every cluster in the byte range.
-  Result<> update_refcount(uint64_t offset, uint64_t length, int64_t addend);
+  // On failure the counts already changed are undone (once: the undo itself is not undone).
+  Result<> update_refcount(uint64_t offset, uint64_t length, int64_t addend, bool undo_on_error = true);
   Result<uint64_t> alloc_clusters_noref(uint64_t bytes);
   Result<uint64_t> alloc_clusters(uint64_t bytes);
   // Allocates `bytes` for a compressed cluster in a partly used cluster where possible.

@@ -86,14 +86,21 @@ Result<Extent> Device::map(uint64_t offset, uint64_t max_length) {
   return x;
 }
 
+// Table entries are changed in memory first and then written; when the write fails the
+// memory copy is reloaded from the file, so the in-memory tables never describe mappings the
+// image does not have (a later write would otherwise be acknowledged but lost on reopen).
 Result<> Device::write_l2_entries(CachedTable* t, uint64_t first, uint64_t count) {
-  return file_.pwrite(t->data.data() + first * 8, count * 8, t->offset + first * 8);
+  auto r = file_.pwrite(t->data.data() + first * 8, count * 8, t->offset + first * 8);
+  if (!r) (void)file_.pread(t->data.data() + first * 8, count * 8, t->offset + first * 8);
+  return r;
 }
 
 Result<> Device::write_l1_entry(uint64_t index) {
   uint8_t be[8];
   store_be64(be, l1_[index]);
-  return file_.pwrite(be, 8, header_.l1_table_offset + index * 8);
+  auto r = file_.pwrite(be, 8, header_.l1_table_offset + index * 8);
+  if (!r && file_.pread(be, 8, header_.l1_table_offset + index * 8)) l1_[index] = load_be64(be);
+  return r;
 }
 
 Result<CachedTable*> Device::l2_table_for_write(uint64_t l1_index) {

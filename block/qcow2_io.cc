@@ -11,12 +11,15 @@
 #include <cstring>
 
 #include "base/endian.h"
+#include "block/fault_injection.h"
 #include "block/qcow2.h"
 
 namespace corvid::block::qcow2 {
 namespace {
 
 Result<> pwritev_all(int fd, uint64_t offset, std::vector<iovec>& iov, const std::string& path) {
+  if (int err = fault_for_write())
+    return errorf(err, "{}: write at offset {:#x} failed: {}", path, offset, std::strerror(err));
   size_t i = 0;
   while (i < iov.size()) {
     int cnt = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));

@@ -215,7 +215,7 @@ Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additiona
   return end_offset;
 }
 
-Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t addend) {
+Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t addend, bool undo_on_error) {
   if (length == 0) return {};
   const uint64_t start = offset >> header_.cluster_bits;
   const uint64_t last = (offset + length - 1) >> header_.cluster_bits;
@@ -303,7 +303,7 @@ Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t adden
     (void)write_range();
   }
   // Undo what was applied so a retry (or the caller's error path) sees the old counts.
-  if (ci > start) (void)update_refcount(offset, (ci - start) << header_.cluster_bits, -addend);
+  if (ci > start && undo_on_error) (void)update_refcount(offset, (ci - start) << header_.cluster_bits, -addend, false);
   return tl::unexpected(failure);
 }
 
