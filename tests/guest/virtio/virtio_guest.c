@@ -91,6 +91,68 @@ int virtio_mmio_find(const char* cmdline, uint32_t device_id, struct vdev* out, 
   return n;
 }
 
+/* ---- the device tree corvid hands PVH guests as a module (devicetree spec v0.4 §5) ---- */
+
+static uint32_t be32(const void* p) {
+  const uint8_t* b = p;
+  return ((uint32_t)b[0] << 24) | ((uint32_t)b[1] << 16) | ((uint32_t)b[2] << 8) | b[3];
+}
+
+const void* pvh_find_fdt(const struct hvm_start_info* info) {
+  if (!info || info->magic != HVM_START_MAGIC || !info->modlist_paddr) return 0;
+  const struct hvm_modlist_entry* mods = (const void*)(uintptr_t)info->modlist_paddr;
+  for (uint32_t i = 0; i < info->nr_modules; ++i) {
+    const void* m = (const void*)(uintptr_t)mods[i].paddr;
+    if (mods[i].size >= 40 && be32(m) == 0xd00dfeedu) return m;
+  }
+  return 0;
+}
+
+int virtio_mmio_find_fdt(const void* fdt, uint32_t device_id, struct vdev* out, int max) {
+  const uint8_t* base = fdt;
+  const uint8_t* p = base + be32(base + 8); /* off_dt_struct */
+  const uint8_t* end = p + be32(base + 36); /* size_dt_struct */
+  const char* strings = (const char*)base + be32(base + 12);
+  int n = 0, depth = 0, is_virtio = 0;
+  uint64_t reg = 0;
+  while (p < end && n < max) {
+    uint32_t token = be32(p);
+    p += 4;
+    if (token == 1) { /* FDT_BEGIN_NODE: name, NUL, padding */
+      ++depth;
+      is_virtio = 0;
+      reg = 0;
+      while (*p) ++p;
+      p = (const uint8_t*)(((uintptr_t)p + 4) & ~(uintptr_t)3);
+    } else if (token == 2) { /* FDT_END_NODE */
+      if (is_virtio && reg && mmio_probe(reg, device_id)) {
+        printf_serial("virtio-mmio: device %u at 0x%lx (from the device tree)\n", device_id, reg);
+        out[n].kind = VDEV_MMIO;
+        out[n].base = reg;
+        ++n;
+      }
+      is_virtio = 0;
+      --depth;
+    } else if (token == 3) { /* FDT_PROP: len, nameoff, value */
+      uint32_t len = be32(p), nameoff = be32(p + 4);
+      const uint8_t* value = p + 8;
+      const char* name = strings + nameoff;
+      if (strcmp(name, "compatible") == 0) {
+        for (uint32_t i = 0; i < len; i += (uint32_t)strlen((const char*)value + i) + 1) {
+          if (strcmp((const char*)value + i, "virtio,mmio") == 0) is_virtio = 1;
+        }
+      } else if (strcmp(name, "reg") == 0 && len >= 8 && depth == 2) {
+        reg = ((uint64_t)be32(value) << 32) | be32(value + 4);
+      }
+      p = value + ((len + 3) & ~3u);
+    } else if (token == 4) { /* FDT_NOP */
+    } else {
+      break; /* FDT_END or garbage */
+    }
+  }
+  return n;
+}
+
 /* ---- virtio-pci (§4.1.4) over PCI configuration mechanism #1 ---- */
 
 static uint32_t pci_read32(int dev, int off) {

@@ -62,6 +62,10 @@ struct vdev {
 
 /* Discovery. Each returns the number of devices of `device_id` found (filling at most max). */
 int virtio_mmio_find(const char* cmdline, uint32_t device_id, struct vdev* out, int max);
+/* virtio,mmio nodes of a flattened device tree (root #address-cells = 2). */
+int virtio_mmio_find_fdt(const void* fdt, uint32_t device_id, struct vdev* out, int max);
+/* The first PVH module that is a device tree (magic 0xd00dfeed), or 0. */
+const void* pvh_find_fdt(const struct hvm_start_info* info);
 int virtio_pci_find(uint32_t device_id, struct vdev* out, int max);
 
 /* §3.1.1 steps 1-6: reset, ACKNOWLEDGE, DRIVER, negotiate (wanted & offered), FEATURES_OK.
