@@ -300,6 +300,9 @@ void JsonStream::feed_byte(unsigned char c) {
       return start_token(c);
     case Lex::kString:
       raw_ += static_cast<char>(c);
+      // 0xFE and 0xFF never occur in UTF-8: json-lexer.c makes them errors even inside strings,
+      // which is what lets a client reset the parser with them (QMP spec section 2.6).
+      if (c >= 0xFE) return lex_error(raw_);
       if (message_bytes_ + raw_.size() > limits_.max_message_bytes) {
         lex_ = Lex::kRecovery;
         return emit_error("JSON token size limit exceeded");
@@ -322,6 +325,7 @@ void JsonStream::feed_byte(unsigned char c) {
       return;
     case Lex::kEscape: {
       raw_ += static_cast<char>(c);
+      if (c >= 0xFE) return lex_error(raw_);
       lex_ = Lex::kString;
       switch (c) {
         case '"':

@@ -89,3 +89,35 @@ TEST(JsonWriter, InvalidUtf8BecomesReplacementCharacter) {
 
 }  // namespace
 }  // namespace corvid::monitor
+
+namespace corvid::monitor {
+namespace {
+
+// Random bytes (a fixed-seed LCG, so failures reproduce) never crash the reader, every message
+// is either a value or an error, and 0xFF always brings it back for the next command.
+TEST(JsonStream, RandomBytesThenResyncAlwaysParsesTheNextCommand) {
+  uint64_t seed = 0x9e3779b97f4a7c15ull;
+  auto next = [&] {
+    seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<uint8_t>(seed >> 56);
+  };
+  static const char kAlphabet[] = "{}[]:,\"'\\u0123456789-+.eEtruefalsn \n\t\x01\xff\xc3\xa9";
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<std::string> out;
+    JsonStream stream(
+        [&](Json v, const std::string* err) { out.push_back(err ? "error" : to_qmp_text(v)); },
+        JsonLimits{.max_message_bytes = 4096, .max_nesting = 64});
+    std::string junk;
+    int len = next() * 4;
+    for (int i = 0; i < len; ++i)
+      junk += round % 2 ? static_cast<char>(next()) : kAlphabet[next() % (sizeof kAlphabet - 1)];
+    stream.feed(junk);
+    out.clear();
+    stream.feed("\xff{\"execute\": \"query-name\"}");
+    ASSERT_FALSE(out.empty()) << "round " << round;
+    EXPECT_EQ(out.back(), "{\"execute\": \"query-name\"}") << "round " << round;
+  }
+}
+
+}  // namespace
+}  // namespace corvid::monitor
