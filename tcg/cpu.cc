@@ -151,11 +151,12 @@ void Cpu::inject_interrupt(uint8_t vector) {
 }
 
 void Cpu::check_interrupts() {
-  if (!intc_ || !(s_.rflags & kFlagIf)) return;
-  if (s_.interrupt_shadow) {
+  if (!intc_ || !(s_.rflags & kFlagIf)) {
     s_.interrupt_shadow = 0;
     return;
   }
+  // The shadowed instruction already retired: sti/mov ss end their block one instruction later.
+  s_.interrupt_shadow = 0;
   if (!intc_->has_interrupt()) return;
   int v = intc_->acknowledge();
   if (v < 0) return;
@@ -215,6 +216,7 @@ CpuExit Cpu::run(uint64_t budget) {
     if (halted_) return {CpuExitReason::kHalt, {}};
     if (budget_ == 0) return {CpuExitReason::kBudget, {}};
     --budget_;
+    slice_ = 1024;
     uint64_t rip = s_.rip;
     cur_block_ = nullptr;
     try {

@@ -105,6 +105,9 @@ class Cpu {
   std::atomic<uint32_t> exit_request_{0};
   std::atomic<bool> stop_request_{false};
   uint64_t budget_ = 0;
+  // Chained blocks left before the main loop looks at timers and interrupts again (bounds the
+  // latency of a timer that nothing kicks).
+  uint32_t slice_ = 0;
   bool halted_ = false;
   bool shutdown_ = false;
   // Set by a store that hit the running block: finish the instruction then leave.

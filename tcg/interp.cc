@@ -221,8 +221,9 @@ const Op* h_helper(Cpu& cpu, const Op* op) {
 // interrupt check at TB entry).
 inline const Op* chain(Cpu& cpu, Block* target) {
   if (target && target->valid && cpu.exit_request_.load(std::memory_order_relaxed) == 0 &&
-      cpu.budget_ > 0) {
+      cpu.budget_ > 0 && cpu.slice_ > 0) {
     --cpu.budget_;
+    --cpu.slice_;
     ++cpu.stats_.blocks_executed;
     cpu.cur_block_ = target;
     return target->ops.data();

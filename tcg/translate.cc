@@ -357,6 +357,7 @@ Block* translate_block(Cpu& cpu, uint64_t vaddr, uint64_t paddr, uint32_t mode) 
   uint8_t* page = cpu.bus_.ram_page(paddr & ~0xfffull);
   uint64_t pc = vaddr;
   bool ended = false;
+  bool shadow_next = false;
   for (int n = 0; n < kMaxBlockInsns; ++n) {
     uint8_t bytes[32] = {};
     uint64_t in_page = 4096 - (pc & 0xfff);
@@ -400,6 +401,21 @@ Block* translate_block(Cpu& cpu, uint64_t vaddr, uint64_t paddr, uint32_t mode) 
       e.exit_to(pc);
     }
     pc = e.next_pc;
+    if (shadow_next) {
+      e.exit_to(pc);
+      ended = true;
+      break;
+    }
+    // sti, mov ss and pop ss block interrupts for one more instruction: end the block after it.
+    if (insn.mnemonic == ZYDIS_MNEMONIC_STI ||
+        (insn.mnemonic == ZYDIS_MNEMONIC_MOV && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+         ops[0].reg.value == ZYDIS_REGISTER_SS) ||
+        (insn.mnemonic == ZYDIS_MNEMONIC_POP && ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER &&
+         ops[0].reg.value == ZYDIS_REGISTER_SS)) {
+      if (!block->ops.empty() && block->ops.back().kind == IrKind::kExit) block->ops.pop_back();
+      e.end_block = false;
+      shadow_next = true;
+    }
     if (e.end_block) {
       ended = true;
       break;
