@@ -28,6 +28,8 @@ struct CreateOptions {
   std::string format = "raw";
   std::optional<uint64_t> size;  // may be omitted when a backing file gives it
   std::map<std::string, std::string> options;
+  // qemu-img create opens the backing file (for its size and format) unless -u is given.
+  bool check_backing = true;
 };
 Result<> create_image(const std::string& path, const CreateOptions& options);
 

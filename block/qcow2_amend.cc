@@ -22,7 +22,6 @@ Result<> Device::change_backing_file(const std::string& backing, const std::stri
 Result<> Device::truncate(uint64_t new_size, bool shrink_ok, const std::string& prealloc) {
   if (prealloc == "off" || new_size <= header_.size) return resize(new_size, shrink_ok);
   if (read_only()) return make_error(EACCES, "Image is read-only");
-  if (!snapshots_.empty()) return make_error(ENOTSUP, "Can't resize an image which has snapshots");
   if (prealloc != "metadata" && prealloc != "falloc" && prealloc != "full")
     return errorf(EINVAL, "Unsupported preallocation mode '{}'", prealloc);
   return grow(new_size, prealloc);

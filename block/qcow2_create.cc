@@ -106,7 +106,7 @@ Result<CreateParams> parse_params(const CreateOptions& options) {
 Result<> create(const std::string& path, const CreateOptions& options) {
   CreateParams p = CORVID_TRY(parse_params(options));
   std::optional<uint64_t> size = options.size;
-  if (!p.backing_file.empty()) {
+  if (!p.backing_file.empty() && options.check_backing) {
     // The backing file must open (qemu-img create checks it and takes its size).
     std::string bpath = resolve_backing_path(path, p.backing_file);
     OpenOptions bo;

@@ -1,6 +1,7 @@
 // qcow2 open (QEMU 7.2 qcow2_do_open order and messages), close, header updates, the dirty
 // and corrupt bits, and the info/status queries.
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <climits>
@@ -23,12 +24,12 @@ namespace {
 
 constexpr int kMaxChainDepth = 256;
 
+// QEMU's validate_table_offset, with the messages qcow2_do_open gives for each table.
 Result<> validate_table(uint64_t offset, uint64_t entries, uint64_t entry_len, uint64_t cluster_size,
                         const char* what) {
-  if (entries > INT64_MAX / entry_len) return errorf(EINVAL, "{} too large", what);
   uint64_t size = entries * entry_len;
-  if (INT64_MAX - size < offset || (offset & (cluster_size - 1)))
-    return errorf(EINVAL, "Invalid {} offset", what);
+  if (entries > INT64_MAX / entry_len || INT64_MAX - size < offset || (offset & (cluster_size - 1)))
+    return errorf(EINVAL, "{} offset invalid", what);
   return {};
 }
 
@@ -106,17 +107,17 @@ Result<> Device::load(const OpenOptions& options, OpenState* chain, bool check_m
   if (uint64_t{h.refcount_table_clusters} > kMaxReftableBytes / cluster_size_)
     return make_error(EINVAL, "Reference count table too large");
   CORVID_TRY_VOID(validate_table(h.refcount_table_offset, h.refcount_table_clusters, cluster_size_,
-                                 cluster_size_, "reference count table"));
+                                 cluster_size_, "Reference count table"));
   if (!check_mode) {
     if (h.nb_snapshots > kMaxSnapshots) return make_error(EINVAL, "Snapshot table too large");
-    CORVID_TRY_VOID(validate_table(h.snapshots_offset, h.nb_snapshots, 40, cluster_size_, "snapshot table"));
+    CORVID_TRY_VOID(validate_table(h.snapshots_offset, h.nb_snapshots, 40, cluster_size_, "Snapshot table"));
   }
   if (h.l1_size > kMaxL1Bytes / 8) return make_error(EFBIG, "Active L1 table too large");
   uint64_t l1_cover = cluster_size_ * l2_entries_;
   uint64_t needed_l1 = h.size / l1_cover + (h.size % l1_cover != 0);
   if (needed_l1 > INT_MAX) return make_error(EFBIG, "Image is too big");
   if (h.l1_size < needed_l1) return make_error(EINVAL, "L1 table is too small");
-  CORVID_TRY_VOID(validate_table(h.l1_table_offset, h.l1_size, 8, cluster_size_, "L1 table"));
+  CORVID_TRY_VOID(validate_table(h.l1_table_offset, h.l1_size, 8, cluster_size_, "Active L1 table"));
 
   std::vector<uint8_t> raw(uint64_t{h.l1_size} * 8);
   CORVID_TRY_VOID(file_.pread(raw.data(), raw.size(), h.l1_table_offset));
@@ -295,10 +296,24 @@ Result<BlockStatus> Device::status(uint64_t offset, uint64_t length) {
   Extent x = CORVID_TRY(map(offset, length));
   st.length = x.length;
   switch (x.type) {
-    case ClusterType::kNormal:
+    case ClusterType::kNormal: {
       st.data = st.allocated = true;
       st.host_offset = x.host_offset;
+      // Like QEMU, ask the file whether the data is a hole (preallocated metadata): then it
+      // reads as zeros; the run ends where the file's data/hole state changes.
+      off_t data = ::lseek(file_.meta_fd(), static_cast<off_t>(x.host_offset), SEEK_DATA);
+      if (data < 0 && errno == ENXIO) {
+        st.zero = true;
+      } else if (data > static_cast<off_t>(x.host_offset)) {
+        st.zero = true;
+        st.length = std::min<uint64_t>(st.length, static_cast<uint64_t>(data) - x.host_offset);
+      } else if (data >= 0) {
+        off_t hole = ::lseek(file_.meta_fd(), static_cast<off_t>(x.host_offset), SEEK_HOLE);
+        if (hole > static_cast<off_t>(x.host_offset))
+          st.length = std::min<uint64_t>(st.length, static_cast<uint64_t>(hole) - x.host_offset);
+      }
       break;
+    }
     case ClusterType::kZeroAlloc:
       st.zero = st.allocated = true;
       st.host_offset = x.host_offset;

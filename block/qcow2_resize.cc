@@ -127,7 +127,7 @@ Result<> Device::preallocate_data(uint64_t from, uint64_t to, bool full) {
 
 Result<> Device::resize(uint64_t new_size, bool shrink_ok) {
   if (read_only()) return make_error(EACCES, "Image is read-only");
-  if (!snapshots_.empty()) return make_error(ENOTSUP, "Can't resize an image which has snapshots");
+  // Snapshots keep their own size (QEMU 7.2 resizes images that have snapshots).
   if (new_size & 511) return make_error(EINVAL, "The new size must be a multiple of 512");
   if (new_size == header_.size) return {};
   if (new_size > header_.size) return grow(new_size, "off");

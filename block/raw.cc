@@ -190,7 +190,8 @@ class RawDevice final : public ImageDriver {
 Result<std::unique_ptr<ImageDriver>> open_raw(const std::string& path, const OpenOptions& options,
                                               IoEngine* engine, std::unique_ptr<IoEngine> owned) {
   auto file = CORVID_TRY(ImageFile::open(path, options.read_only, options.cache));
-  uint64_t size = CORVID_TRY(file.size());
+  // QEMU counts whole sectors: a 196616-byte file is a 197120-byte disk (zeros past EOF).
+  uint64_t size = (CORVID_TRY(file.size()) + 511) & ~uint64_t{511};
   return std::unique_ptr<ImageDriver>(new RawDevice(std::move(file), size, engine, std::move(owned)));
 }
 
