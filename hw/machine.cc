@@ -152,6 +152,12 @@ Result<> Machine::load(const std::string& kernel_path) {
   std::vector<uint8_t> initrd;
   if (!options_.initrd.empty()) initrd = CORVID_TRY(read_file(options_.initrd, "initrd"));
 
+  // Like QEMU's microvm, name the virtio-mmio devices on the command line: the PVH guests and
+  // Linux (with CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES) find them there; the FDT describes them too.
+  std::string cmdline = options_.cmdline;
+  if (std::string extra = impl_->devices.cmdline_additions(); !extra.empty())
+    cmdline += (cmdline.empty() ? "" : " ") + extra;
+  desc_.cmdline = cmdline;
   dtb_ = CORVID_TRY(MachineDevices::encode_device_tree(desc_));
   if (!options_.dump_dtb.empty()) {
     int fd = ::open(options_.dump_dtb.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -168,7 +174,7 @@ Result<> Machine::load(const std::string& kernel_path) {
 
   boot::BootInputs in;
   in.kernel = kernel;
-  in.cmdline = options_.cmdline;
+  in.cmdline = cmdline;
   in.initrd = initrd;
   in.dtb = dtb_;
   in.e820 = desc_.memory;

@@ -36,7 +36,10 @@ class MachineDevices {
   // Opens every drive and creates its device; errors name the drive ("--drive file=x.qcow2: ...").
   Result<> build(const Context& ctx, const MachineOptions& options);
 
-  // The flattened device tree of the description; empty when this build has no encoder.
+  // Kernel command line words naming the virtio-mmio devices (virtio_mmio.device=SIZE@BASE:GSI).
+  std::string cmdline_additions() const;
+
+  // The flattened device tree of the description.
   static Result<std::vector<uint8_t>> encode_device_tree(const fdt::MachineDescription& desc);
 
  private:

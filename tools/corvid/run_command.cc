@@ -9,15 +9,19 @@
 #include <thread>
 
 #include "base/log.h"
+#include "config/domain_xml.h"
 #include "config/validate.h"
 #include "hw/char/char_backend.h"
 #include "hw/machine.h"
+#include "monitor/machine_control.h"
+#include "monitor/qmp_server.h"
 
 namespace corvid::tools {
 namespace {
 
 // SIGINT/SIGTERM/SIGHUP are blocked in every thread and collected here, so a signal stops the VM
 // in order (vCPUs out, terminal restored, images closed) instead of killing the process mid-write.
+// The destructor unblocks them again, so a later hang can still be interrupted.
 class SignalWatcher {
  public:
   SignalWatcher() {
@@ -29,6 +33,7 @@ class SignalWatcher {
   ~SignalWatcher() {
     done_ = true;
     thread_.join();
+    pthread_sigmask(SIG_UNBLOCK, &set_, nullptr);
   }
   void set_machine(hw::Machine* m) {
     std::lock_guard lock(mutex_);
@@ -55,58 +60,93 @@ class SignalWatcher {
   std::thread thread_;
 };
 
+int fail(const Error& e) {
+  std::fprintf(stderr, "corvid: %s\n", e.to_string().c_str());
+  return 1;
+}
+
 }  // namespace
 
 int run_vm(const RunArgs& args) {
   if (args.verbose && !log_enabled(LogLevel::kInfo)) set_log_level(LogLevel::kInfo);
-  if (auto v = config::validate_vm_config(args.config); !v) {
-    std::fprintf(stderr, "corvid: %s\n", v.error().to_string().c_str());
-    return 1;
+  config::VmConfig cfg = args.config;
+  bool no_reboot = args.no_reboot;
+  if (!args.domain.empty()) {
+    auto d = config::load_domain_xml_file(args.domain);
+    if (!d) return fail(d.error());
+    for (const auto& w : d->warnings) std::fprintf(stderr, "corvid: warning: %s\n", w.c_str());
+    const std::string qmp = cfg.qmp_socket;
+    cfg = std::move(d->config);
+    if (!qmp.empty()) cfg.qmp_socket = qmp;
+    if (cfg.on_reboot == config::LifecycleAction::kDestroy) no_reboot = true;
   }
-  auto serial = hw::CharBackend::open(serial_spec(args.config.serial));
-  if (!serial) {
-    std::fprintf(stderr, "corvid: %s\n", serial.error().to_string().c_str());
-    return 1;
+  if (auto v = config::validate_vm_config(cfg); !v) return fail(v.error());
+
+  monitor::MachineControl control(cfg);
+  std::unique_ptr<monitor::QmpServer> qmp;
+  if (!cfg.qmp_socket.empty()) {
+    auto opts = monitor::parse_qmp_option(cfg.qmp_socket);
+    if (!opts) return fail(opts.error());
+    auto started = monitor::QmpServer::start(*opts, control);
+    if (!started) return fail(started.error());
+    qmp = std::move(*started);
+    control.set_event_sink(qmp.get());
   }
+  auto serial = hw::CharBackend::open(serial_spec(cfg.serial));
+  if (!serial) return fail(serial.error());
   SignalWatcher signals;
-  const hw::MachineOptions options = machine_options(args.config);
+  const hw::MachineOptions options = machine_options(cfg);
   std::unique_ptr<hw::GuestMemory> memory;
+  int status = 1;
   for (int boot = 1;; ++boot) {
     auto machine = hw::Machine::create(options, std::move(memory), serial->get());
     if (!machine) {
       (*serial)->restore_terminal();
-      std::fprintf(stderr, "corvid: %s\n", machine.error().to_string().c_str());
-      return 1;
+      status = fail(machine.error());
+      break;
     }
     if (boot == 1) LOG_INFO("running on {}", (*machine)->accel_description());
     signals.set_machine(machine->get());
+    control.set_machine(machine->get());
     hw::RunResult result = (*machine)->run();
+    control.set_machine(nullptr);
     signals.set_machine(nullptr);
+    const bool reboot = result.kind == hw::RunResult::Kind::kReset && !no_reboot;
+    control.report(result, reboot);
+    if (reboot) {
+      LOG_INFO("guest reset: rebooting (boot {})", boot + 1);
+      memory = (*machine)->take_memory();
+      continue;
+    }
+    (*serial)->restore_terminal();
     switch (result.kind) {
       case hw::RunResult::Kind::kPowerOff:
         LOG_INFO("guest powered off with status {}", result.status);
-        return result.status;
+        status = result.status;
+        break;
       case hw::RunResult::Kind::kReset:
-        if (args.no_reboot) {
-          LOG_INFO("guest reset; --no-reboot: exiting");
-          return 0;
-        }
-        LOG_INFO("guest reset: rebooting (boot {})", boot + 1);
-        memory = (*machine)->take_memory();
-        continue;
+        LOG_INFO("guest reset; --no-reboot: exiting");
+        status = 0;
+        break;
       case hw::RunResult::Kind::kHalted:
         LOG_WARN("{}", result.message);
-        return 0;
+        status = 0;
+        break;
       case hw::RunResult::Kind::kQuit:
-        (*serial)->restore_terminal();
-        std::fprintf(stderr, "corvid: terminating on signal %d\n", result.status);
-        return 0;
+        // QEMU prints this for signals and exits 0; a QMP quit (status 0) is silent.
+        if (result.status)
+          std::fprintf(stderr, "corvid: terminating on signal %d\n", result.status);
+        status = 0;
+        break;
       case hw::RunResult::Kind::kError:
-        (*serial)->restore_terminal();
         std::fprintf(stderr, "corvid: %s\n", result.message.c_str());
-        return 1;
+        status = 1;
+        break;
     }
+    break;
   }
+  if (qmp) qmp->stop();
+  return status;
 }
 
 }  // namespace corvid::tools

@@ -29,6 +29,8 @@ void print_run_usage(FILE* out) {
   std::fprintf(
       out,
       "Usage: corvid run --kernel FILE [OPTIONS]\n"
+      "       corvid run --domain FILE.xml [--qmp unix:PATH,server] [--no-reboot] [-v]\n"
+      "       corvid domain start FILE.xml [...]   (the same as run --domain FILE.xml)\n"
       "\n"
       "  --kernel FILE        PVH ELF image or Linux bzImage\n"
       "  --initrd FILE        initial ramdisk\n"
@@ -43,6 +45,8 @@ void print_run_usage(FILE* out) {
       "  --rng                add a virtio-rng device\n"
       "  --dump-dtb FILE      write the machine's device tree blob to FILE\n"
       "  --no-reboot          exit instead of rebooting when the guest resets\n"
+      "  --qmp unix:PATH,server  serve QMP (QEMU 7.2's protocol) on a unix socket\n"
+      "  --domain FILE.xml    take the VM from a libvirt domain XML\n"
       "  -v, --verbose        log what corvid does (same as CORVID_LOG=info)\n"
       "\n"
       "The exit status is the guest's debug-exit value (port 0xf4), 0 on power-off.\n");
@@ -157,13 +161,16 @@ Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
       }
     } else if (opt == "--dump-dtb") {
       c.dump_dtb = CORVID_TRY(need_value());
+    } else if (opt == "--domain") {
+      r.domain = CORVID_TRY(need_value());
     } else if (opt == "--qmp") {
       c.qmp_socket = CORVID_TRY(need_value());
     } else {
       return errorf(EINVAL, "unknown option '{}' (try 'corvid run --help')", args[i]);
     }
   }
-  if (!r.help && c.kernel.empty()) return make_error(EINVAL, "--kernel FILE is required");
+  if (!r.help && c.kernel.empty() && r.domain.empty())
+    return make_error(EINVAL, "--kernel FILE (or --domain FILE.xml) is required");
   return r;
 }
 

@@ -15,6 +15,7 @@ struct RunArgs {
   bool no_reboot = false;
   bool verbose = false;
   bool help = false;
+  std::string domain;  // --domain FILE.xml: the VM comes from a libvirt domain XML
 };
 
 // Parses the arguments after "run". Accepts "--opt VALUE" and "--opt=VALUE".
