@@ -16,6 +16,7 @@
 #include <random>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -109,6 +110,19 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
   } else if (op == "snaps") {
     auto* q = dynamic_cast<qcow2::Device*>(&dev);
     for (const auto& s : q->snapshots()) std::printf("%s %s\n", s.id.c_str(), s.name.c_str());
+  } else if (op == "amend") {
+    need(1);
+    std::map<std::string, std::string> opts;
+    std::string all = a[1];
+    for (size_t pos = 0; pos <= all.size();) {
+      size_t comma = all.find(',', pos);
+      std::string kv = all.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      auto eq = kv.find('=');
+      if (!kv.empty()) opts[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
+      if (comma == std::string::npos) break;
+      pos = comma + 1;
+    }
+    if (auto r = amend_image(dev, opts); !r) return fail(r.error());
   } else if (op == "resize") {
     need(1);
     if (auto r = resize_image(dev, num(a[1]), a.size() > 2); !r) return fail(r.error());

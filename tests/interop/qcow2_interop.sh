@@ -136,5 +136,23 @@ $B r.qcow2 write 2G 64k 0x12 -- resize 1G shrink -- resize 2G >/dev/null || fail
 qemu-img check -q r.qcow2 || fail "check after shrink"
 $B -r r.qcow2 read 1G 64k 0 >/dev/null || fail "shrunk data must be gone"
 
+# Amend: compat downgrade (zero clusters expanded) and upgrade, lazy_refcounts, as qemu-img amend.
+for o in compat=0.10 lazy_refcounts=on; do
+  rm -f a.qcow2 qa.qcow2
+  qemu-img create -q -f qcow2 a.qcow2 16M
+  qemu-io -c 'write -P 1 0 128k' -c 'write -z 64k 64k' -c 'write -z 1M 64k' a.qcow2 >/dev/null
+  cp a.qcow2 qa.qcow2
+  $B a.qcow2 amend $o >/dev/null || fail "amend $o"
+  qemu-img amend -o $o qa.qcow2
+  cmp -s a.qcow2 qa.qcow2 || fail "amend $o differs from qemu-img amend"
+  qemu-img check -q a.qcow2 || fail "check after amend $o"
+done
+rm -f a.qcow2 qa.qcow2
+qemu-img create -q -f qcow2 -o compat=0.10 a.qcow2 16M
+cp a.qcow2 qa.qcow2
+$B a.qcow2 amend compat=1.1 >/dev/null || fail "amend upgrade"
+qemu-img amend -o compat=1.1 qa.qcow2
+cmp -s a.qcow2 qa.qcow2 || fail "amend compat=1.1 differs from qemu-img amend"
+
 echo "interop: $failures failure(s)"
 [ $failures = 0 ]
