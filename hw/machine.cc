@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "base/size.h"
@@ -74,7 +75,9 @@ Machine::~Machine() {
     if (loop_) loop_->stop();
     if (impl_->io_thread.joinable()) impl_->io_thread.join();
     if (serial_) serial_->stop_input();
-    // Devices go before the loop they registered with (virtio's lifetime rule).
+    // The bridge lets go of its devices' BARs first; devices go before the loop they registered
+    // with (virtio's lifetime rule).
+    impl_->pci.reset();
     impl_->devices = MachineDevices();
   }
 }
@@ -235,8 +238,20 @@ bool Machine::paused() const {
   return pause_requested_;
 }
 
+std::vector<int> Machine::vcpu_thread_ids() const {
+  std::lock_guard lock(mutex_);
+  std::vector<int> tids = vcpu_tids_;
+  tids.resize(vcpus_.size());
+  return tids;
+}
+
 void Machine::vcpu_thread(int index) {
   accel::Vcpu& vcpu = *vcpus_[static_cast<size_t>(index)];
+  {
+    std::lock_guard lock(mutex_);
+    if (vcpu_tids_.size() < vcpus_.size()) vcpu_tids_.resize(vcpus_.size());
+    vcpu_tids_[static_cast<size_t>(index)] = static_cast<int>(gettid());
+  }
   for (;;) {
     accel::VcpuExit exit = vcpu.run();
     switch (exit.reason) {

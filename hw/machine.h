@@ -57,6 +57,8 @@ class Machine final : public MachineEvents {
   void pause();
   void resume();
   bool paused() const;
+  // Linux thread IDs of the vCPU threads (index = vCPU index; 0 before run() started them).
+  std::vector<int> vcpu_thread_ids() const;
 
  private:
   struct Impl;
@@ -87,6 +89,7 @@ class Machine final : public MachineEvents {
   bool pause_requested_ = false;
   int vcpus_parked_ = 0;
   int vcpus_halted_ = 0;
+  std::vector<int> vcpu_tids_;
 };
 
 }  // namespace corvid::hw

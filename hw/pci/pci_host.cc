@@ -60,7 +60,7 @@ PciHost::~PciHost() {
   for (auto& s : slots_) {
     for (int i = 0; i < 6; ++i) {
       if (!s.mapped[i]) continue;
-      (s.device->bar(i).io ? pio_ : mmio_)->remove(s.mapped[i]);
+      (s.mapped_io[i] ? pio_ : mmio_)->remove(s.mapped[i]);
     }
   }
 }
@@ -133,6 +133,7 @@ void PciHost::remap(Slot& s) {
             bus->add(want, b.size, b.handler, s.device->name() + " BAR" + std::to_string(i));
         if (added) {
           s.mapped[i] = want;
+          s.mapped_io[i] = b.io;
         } else {
           LOG_DEBUG("pci: {}", added.error().to_string());
         }

@@ -23,6 +23,7 @@ class PciHost final : public IoHandler {
   // desc gives the BAR windows and INTx GSIs; devices are appended to desc.devices as they are
   // added. Buses and events are not owned.
   PciHost(IoBus* pio, IoBus* mmio, MachineEvents* events, fdt::PciHostDesc* desc);
+  // Unregisters the BARs; touches no device (they may already be gone).
   ~PciHost() override;
 
   // Plugs a device into the next free slot (slot 0 is the host bridge itself), places its BARs,
@@ -37,6 +38,7 @@ class PciHost final : public IoHandler {
     PciDevice* device = nullptr;
     std::array<uint32_t, 6> bar_regs{};
     std::array<uint64_t, 6> mapped{};  // address registered on a bus, 0 = none
+    std::array<bool, 6> mapped_io{};   // ... on the PIO bus (else MMIO)
     uint16_t command = 0;
   };
   uint32_t config_read(uint8_t slot, uint32_t reg, unsigned size);
