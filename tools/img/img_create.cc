@@ -213,6 +213,7 @@ int cmd_create(int argc, char** argv) {
   block::CreateOptions co;
   co.format = fmt;
   co.size = *size;
+  co.check_backing = !unsafe;  // -u: the backing file need not exist yet
   for (const auto& [k, v] : options)
     if (k != "size") co.options[k] = v;
   auto r = block::create_image(path, co);
