@@ -22,7 +22,6 @@ namespace {
 
 constexpr uint16_t kCom1 = 0x3f8;
 constexpr uint32_t kCom1Gsi = 4;
-constexpr uint16_t kI8042 = 0x60;
 constexpr uint64_t kMinMemory = 2ull << 20;
 
 Result<std::vector<uint8_t>> read_file(const std::string& path, const char* what) {
@@ -138,7 +137,8 @@ Result<> Machine::build_devices(CharBackend* serial) {
   impl_->debug_exit = std::make_unique<DebugExit>(this);
   CORVID_TRY_VOID(pio_.add(desc_.debug_exit_port, 4, impl_->debug_exit.get(), "debug-exit"));
   impl_->i8042 = std::make_unique<I8042>(this);
-  CORVID_TRY_VOID(pio_.add(kI8042, 5, impl_->i8042.get(), "i8042"));
+  CORVID_TRY_VOID(pio_.add(I8042::kDataPort, 1, impl_->i8042->data(), "i8042-data"));
+  CORVID_TRY_VOID(pio_.add(I8042::kCommandPort, 1, impl_->i8042->command(), "i8042-command"));
   impl_->pci = std::make_unique<PciHost>(&pio_, &mmio_, this, &desc_.pci);
   CORVID_TRY_VOID(
       pio_.add(PciHost::kConfigPort, PciHost::kConfigPortLen, impl_->pci.get(), "pci-conf1"));

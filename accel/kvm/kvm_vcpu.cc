@@ -206,12 +206,19 @@ VcpuExit KvmVcpu::run() {
 
   kvm_run* run = run_state();
   for (;;) {
-    if (stop_.load()) {
+    // A stop request is consumed here, so the next run() (after a pause) enters the guest again.
+    if (stop_.exchange(false)) {
+      std::atomic_ref<uint8_t>(run->immediate_exit).store(0);
       if (log_enabled(LogLevel::kDebug)) log_state("stopped");
       return {ExitReason::kStopRequested, 0, {}};
     }
     if (ioctl(fd_.get(), KVM_RUN, 0) < 0) {
-      if (errno == EINTR || errno == EAGAIN) continue;
+      if (errno == EINTR || errno == EAGAIN) {
+        // immediate_exit left over from a request already consumed: clear it, or KVM_RUN would
+        // return at once forever. A new request sets stop_ before immediate_exit, so it is seen.
+        if (!stop_.load()) std::atomic_ref<uint8_t>(run->immediate_exit).store(0);
+        continue;
+      }
       return {ExitReason::kInternalError, 0,
               fmt::format("kvm: KVM_RUN on vCPU {}: {}", index_, strerror(errno))};
     }

@@ -7,15 +7,28 @@
 
 namespace corvid::hw {
 
-// Register on the PIO bus at 0x60 with length 5 (0x60 data .. 0x64 command/status).
-class I8042 final : public IoHandler {
+// Two one-byte ports: data() at 0x60 and command() at 0x64 (0x61 between them is the PC speaker
+// / PIT gate port, which belongs to the PIT).
+class I8042 {
  public:
-  explicit I8042(MachineEvents* events) : events_(events) {}
-  uint64_t io_read(uint64_t offset, unsigned size) override;
-  void io_write(uint64_t offset, unsigned size, uint64_t value) override;
+  static constexpr uint16_t kDataPort = 0x60, kCommandPort = 0x64;
+  explicit I8042(MachineEvents* events) : command_(events) {}
+  IoHandler* data() { return &data_; }
+  IoHandler* command() { return &command_; }
 
  private:
-  MachineEvents* events_;
+  struct Data final : IoHandler {
+    uint64_t io_read(uint64_t, unsigned) override { return 0; }  // no scancodes
+    void io_write(uint64_t, unsigned, uint64_t) override {}
+  };
+  struct Command final : IoHandler {
+    explicit Command(MachineEvents* e) : events(e) {}
+    uint64_t io_read(uint64_t, unsigned) override;
+    void io_write(uint64_t, unsigned, uint64_t value) override;
+    MachineEvents* events;
+  };
+  Data data_;
+  Command command_;
 };
 
 }  // namespace corvid::hw
