@@ -49,8 +49,7 @@ class BlkDevice final : public VirtioDevice {
 
   ~BlkDevice() override {
     closing_ = true;
-    if (engine_ != nullptr && services().loop != nullptr)
-      services().loop->remove(engine_->event_fd());
+    if (owns_engine_watch_) services().loop->remove(engine_->event_fd());
     auto closed = disk_->close();
     if (!closed) LOG_WARN("virtio-blk: closing the disk: {}", closed.error().to_string());
   }
@@ -59,7 +58,7 @@ class BlkDevice final : public VirtioDevice {
     CORVID_TRY_VOID(init(services));
     if (engine_ != nullptr && config_.poll_engine) {
       CORVID_TRY_VOID(
-          services.loop->add(engine_->event_fd(), [this](uint32_t) { engine_->poll(false); }));
+          services.loop->add(engine_->event_fd(), [this](uint32_t) { drive_engine(); }));
       owns_engine_watch_ = true;
     }
     return {};
@@ -101,7 +100,7 @@ class BlkDevice final : public VirtioDevice {
   void process_queue(unsigned queue) override {
     Chain chain;
     while (pop(queue, &chain)) handle(queue, chain);
-    if (engine_ != nullptr) engine_->submit();
+    if (engine_ != nullptr && config_.poll_engine) drive_engine();
   }
 
  private:
@@ -189,6 +188,16 @@ class BlkDevice final : public VirtioDevice {
       disk_->write_zeroes(sector * kSector, uint64_t{count} * kSector, flags & kWriteZeroesUnmap,
                           done);
     }
+  }
+
+  // Runs the engine until only kernel I/O is outstanding: completions known without I/O
+  // (IoEngine::complete_later) and requests queued by completion callbacks (a qcow2 allocation
+  // chains data, refcount and L2 writes) signal no eventfd, so polling once would strand them.
+  void drive_engine() {
+    for (int round = 0; round < 1024; ++round) {
+      if (engine_->poll(false) == 0) break;
+    }
+    engine_->submit();
   }
 
   bool in_range(uint64_t sector, uint64_t count) const {

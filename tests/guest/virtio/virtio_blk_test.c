@@ -112,6 +112,6 @@ int virtio_blk_exercise(struct vdev* d) {
   if (blk_request(d, VIRTIO_BLK_T_GET_ID, 0, buffer, 20, 0) >= 0)
     printf_serial("virtio-blk: serial \"%s\"\n", (char*)buffer);
   /* Leave the device quiet: reset it (§2.4). */
-  vdev_negotiate(d, 0);
+  vdev_reset(d);
   return 0;
 }

@@ -288,10 +288,14 @@ static void driver_features(struct vdev* d, uint32_t sel, uint32_t v) {
   }
 }
 
-uint64_t vdev_negotiate(struct vdev* d, uint64_t wanted) {
+void vdev_reset(struct vdev* d) {
   set_status(d, 0); /* §2.4: reset; the device reads back 0 once done */
   for (int i = 0; i < 1000 && vdev_status(d) != 0; ++i) {
   }
+}
+
+uint64_t vdev_negotiate(struct vdev* d, uint64_t wanted) {
+  vdev_reset(d);
   set_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
   set_status(d, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
   uint64_t offered = device_features(d, 0) | ((uint64_t)device_features(d, 1) << 32);

@@ -72,6 +72,8 @@ int virtio_pci_find(uint32_t device_id, struct vdev* out, int max);
  * Returns the negotiated features, or 0 when the device refused. */
 uint64_t vdev_negotiate(struct vdev* d, uint64_t wanted);
 int vdev_setup_queue(struct vdev* d, unsigned index, struct virtq* q);
+/* §2.4: writes status 0 and waits for the device to read back 0. */
+void vdev_reset(struct vdev* d);
 void vdev_driver_ok(struct vdev* d);
 uint8_t vdev_status(struct vdev* d);
 void vdev_notify(struct vdev* d, unsigned index);

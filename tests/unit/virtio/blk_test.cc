@@ -11,6 +11,7 @@
 
 #include "base/endian.h"
 #include "block/image.h"
+#include "block/io_engine.h"
 #include "virtio/mmio_transport.h"
 #include "virtio_test_support.h"
 
@@ -241,6 +242,50 @@ TEST(BlkConfigCheck, RejectsBadQueueParameters) {
   EXPECT_FALSE(
       make_virtio_blk(vm.services(), std::make_unique<MemDisk>(4096), {"", 1, 100}).has_value());
   EXPECT_FALSE(make_virtio_blk(vm.services(), nullptr).has_value());
+}
+
+// A disk whose completions come from its IoEngine without any kernel I/O (complete_later), one
+// deferred completion queuing the next, as qcow2 does for cached metadata and zero clusters.
+// Nothing signals the engine's eventfd for those: the device must keep polling until they ran.
+class DeferredEngineDisk : public MemDisk {
+ public:
+  DeferredEngineDisk()
+      : MemDisk(kDiskSize),
+        engine_(std::move(*block::IoEngine::create(block::AioMode::kThreads))) {}
+  block::IoEngine* io_engine() override { return engine_.get(); }
+  void flush(block::Completion done) override {
+    engine_->complete_later(
+        [this, done](int64_t) {
+          engine_->complete_later(
+              [done](int64_t res) { done(res == 0 ? Result<>{} : make_error(EIO, "x")); }, 0);
+        },
+        0);
+  }
+
+ private:
+  std::unique_ptr<block::IoEngine> engine_;
+};
+
+TEST(BlkOnIoEngine, CompletionsWithoutKernelIoAreDriven) {
+  TestVm vm;
+  auto dev =
+      make_virtio_blk(vm.services(), std::make_unique<DeferredEngineDisk>(), {"", 1, 16, true});
+  ASSERT_TRUE(dev.has_value());
+  auto t = make_virtio_mmio(std::move(*dev), vm.services(), 0xd0000000, 16);
+  MmioDriver drv(**t);
+  DriverRing ring(vm.memory, 0x10000, 16);
+  ASSERT_TRUE(drv.negotiate(kFeatureVersion1));
+  drv.setup_queue(0, ring);
+  drv.driver_ok();
+  ASSERT_TRUE(vm.memory.write_le32(kHdr, kFlush));
+  ASSERT_TRUE(vm.memory.write_u8(kStatus, 0xee));
+  ring.set_desc(0, kHdr, 16, kDescFlagNext, 1);
+  ring.set_desc(1, kStatus, 1, kDescFlagWrite);
+  ring.make_available(0);
+  drv.notify(0);
+  vm.run_io();
+  EXPECT_EQ(ring.used_idx(), 1);
+  EXPECT_EQ(*vm.memory.read_u8(kStatus), 0);
 }
 
 // The real block layer: a raw image on the I/O engine, completions through the event loop.
