@@ -319,8 +319,10 @@ int vdev_setup_queue(struct vdev* d, unsigned index, struct virtq* q) {
     uint64_t b = d->base;
     mmio_write32(b + MMIO_QUEUE_SEL, index);
     uint32_t max = mmio_read32(b + MMIO_QUEUE_NUM_MAX);
-    if (max < VQ_SIZE) return -1;
-    mmio_write32(b + MMIO_QUEUE_NUM, VQ_SIZE);
+    if (max == 0) return -1;
+    /* §2.7: a power of two no larger than the device's maximum (QEMU's virtio-rng offers 8). */
+    while (q->size > max) q->size /= 2;
+    mmio_write32(b + MMIO_QUEUE_NUM, q->size);
     mmio_write32(b + MMIO_QUEUE_DESC, (uint32_t)desc);
     mmio_write32(b + MMIO_QUEUE_DESC + 4, (uint32_t)(desc >> 32));
     mmio_write32(b + MMIO_QUEUE_DRIVER, (uint32_t)avail);
@@ -333,8 +335,9 @@ int vdev_setup_queue(struct vdev* d, unsigned index, struct virtq* q) {
   uint64_t c = d->common;
   mmio_write16(c + PCI_QUEUE_SELECT, (uint16_t)index);
   uint16_t max = mmio_read16(c + PCI_QUEUE_SIZE);
-  if (max < VQ_SIZE || index >= 4) return -1;
-  mmio_write16(c + PCI_QUEUE_SIZE, VQ_SIZE);
+  if (max == 0 || index >= 4) return -1;
+  while (q->size > max) q->size /= 2;
+  mmio_write16(c + PCI_QUEUE_SIZE, q->size);
   /* §4.1.3.1: 64-bit fields as two 32-bit halves. */
   mmio_write32(c + PCI_QUEUE_DESC, (uint32_t)desc);
   mmio_write32(c + PCI_QUEUE_DESC + 4, (uint32_t)(desc >> 32));

@@ -45,7 +45,8 @@ struct virtq {
     } ring[VQ_SIZE];
     uint16_t avail_event;
   } used __attribute__((aligned(4)));
-  uint16_t size;
+  uint16_t size; /* VQ_SIZE or less when the device offers less; used_event and avail_event then
+                   sit at ring[size], inside the arrays above */
   uint16_t last_used;
 };
 
