@@ -19,9 +19,9 @@ TEST(GuestMemory, AccessesInsideRamSucceedLittleEndian) {
 TEST(GuestMemory, RejectsOutOfRangeAndWrappingAccesses) {
   GuestMemory mem;
   ASSERT_TRUE(mem.add_ram(0x100000, 0x1000));
-  EXPECT_FALSE(mem.read_le32(0xffffe));        // below the region
-  EXPECT_FALSE(mem.read_le32(0x100ffe));       // straddles the end
-  EXPECT_FALSE(mem.read_le64(~0ull - 3));      // wraps
+  EXPECT_FALSE(mem.read_le32(0xffffe));    // below the region
+  EXPECT_FALSE(mem.read_le32(0x100ffe));   // straddles the end
+  EXPECT_FALSE(mem.read_le64(~0ull - 3));  // wraps
   EXPECT_EQ(mem.host_ptr(0x100000, ~0ull), nullptr);
   EXPECT_NE(mem.host_ptr(0x101000, 0), nullptr);  // empty range at the end is fine
   char buf[16];
