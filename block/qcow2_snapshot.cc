@@ -77,7 +77,7 @@ Result<> Device::write_snapshots(std::vector<Snapshot> list) {
     store_be64(e, s.vm_state_size);
     store_be64(e + 8, s.disk_size);
     store_be64(e + 16, s.icount);
-    std::memcpy(e + kExtraKnown, s.extra.data(), s.extra.size());
+    if (!s.extra.empty()) std::memcpy(e + kExtraKnown, s.extra.data(), s.extra.size());
     std::memcpy(e + extra_len, s.id.data(), s.id.size());
     std::memcpy(e + extra_len + s.id.size(), s.name.data(), s.name.size());
   }
