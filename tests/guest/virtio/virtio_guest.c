@@ -155,36 +155,36 @@ int virtio_mmio_find_fdt(const void* fdt, uint32_t device_id, struct vdev* out, 
 
 /* ---- virtio-pci (§4.1.4) over PCI configuration mechanism #1 ---- */
 
-static uint32_t pci_read32(int dev, int off) {
+uint32_t pci_config_read32(int dev, int off) {
   outl(0xcf8, 0x80000000u | ((uint32_t)dev << 11) | ((uint32_t)off & 0xfc));
   return inl(0xcfc);
 }
-static void pci_write32(int dev, int off, uint32_t v) {
+void pci_config_write32(int dev, int off, uint32_t v) {
   outl(0xcf8, 0x80000000u | ((uint32_t)dev << 11) | ((uint32_t)off & 0xfc));
   outl(0xcfc, v);
 }
 static uint8_t pci_read8(int dev, int off) {
-  return (uint8_t)(pci_read32(dev, off) >> (8 * (off & 3)));
+  return (uint8_t)(pci_config_read32(dev, off) >> (8 * (off & 3)));
 }
 
 /* The BAR's address; assigns one (from a fixed window) when firmware left it unprogrammed. */
-static uint64_t pci_bar_address(int dev, int bar) {
+uint64_t virtio_pci_bar(int dev, int bar) {
   int off = 0x10 + 4 * bar;
-  uint32_t lo = pci_read32(dev, off);
+  uint32_t lo = pci_config_read32(dev, off);
   if (lo & 1) return 0; /* I/O BAR: virtio structures live in memory BARs here */
   int is64 = ((lo >> 1) & 3) == 2;
   uint64_t addr = (uint64_t)(lo & ~0xfu);
-  if (is64) addr |= (uint64_t)pci_read32(dev, off + 4) << 32;
+  if (is64) addr |= (uint64_t)pci_config_read32(dev, off + 4) << 32;
   if (addr != 0) return addr;
   static uint64_t next = 0xe0000000; /* below QEMU's and corvid's fixed devices */
-  pci_write32(dev, off, 0xffffffffu);
-  uint32_t size = ~(pci_read32(dev, off) & ~0xfu) + 1;
+  pci_config_write32(dev, off, 0xffffffffu);
+  uint32_t size = ~(pci_config_read32(dev, off) & ~0xfu) + 1;
   if (size < 0x1000) size = 0x1000;
   next = (next + size - 1) & ~((uint64_t)size - 1);
   addr = next;
   next += size;
-  pci_write32(dev, off, (uint32_t)addr);
-  if (is64) pci_write32(dev, off + 4, 0);
+  pci_config_write32(dev, off, (uint32_t)addr);
+  if (is64) pci_config_write32(dev, off + 4, 0);
   printf_serial("virtio-pci: assigned BAR%d of slot %d at 0x%lx\n", bar, dev, addr);
   return addr;
 }
@@ -192,23 +192,24 @@ static uint64_t pci_bar_address(int dev, int bar) {
 int virtio_pci_find(uint32_t device_id, struct vdev* out, int max) {
   int n = 0;
   for (int dev = 0; dev < 32 && n < max; ++dev) {
-    uint32_t id = pci_read32(dev, 0);
+    uint32_t id = pci_config_read32(dev, 0);
     if ((id & 0xffff) != 0x1af4) continue;
     uint32_t did = id >> 16;
     /* §4.1.2: modern id 0x1040 + type; transitional ids (0x1000..) also carry modern capabilities.
      */
     if (did != 0x1040 + device_id && !(device_id == 2 && did == 0x1001)) continue;
-    if (!(pci_read32(dev, 0x04) & (0x10u << 16))) continue; /* no capability list */
+    if (!(pci_config_read32(dev, 0x04) & (0x10u << 16))) continue; /* no capability list */
     struct vdev* d = &out[n];
     d->kind = VDEV_PCI;
+    d->pci_slot = dev;
     d->common = d->isr = d->device_cfg = d->notify = 0;
     for (int cap = pci_read8(dev, 0x34) & 0xfc; cap != 0; cap = pci_read8(dev, cap + 1) & 0xfc) {
       if (pci_read8(dev, cap) != 0x09) continue; /* vendor-specific: a virtio_pci_cap */
       uint8_t type = pci_read8(dev, cap + 3), bar = pci_read8(dev, cap + 4);
       if (bar > 5) continue;
-      uint64_t addr = pci_bar_address(dev, bar);
+      uint64_t addr = virtio_pci_bar(dev, bar);
       if (addr == 0 || addr >= (4ull << 30)) continue; /* only the low 4 GiB are mapped */
-      addr += pci_read32(dev, cap + 8);
+      addr += pci_config_read32(dev, cap + 8);
       switch (type) {
         case 1:
           if (!d->common) d->common = addr;
@@ -216,7 +217,7 @@ int virtio_pci_find(uint32_t device_id, struct vdev* out, int max) {
         case 2:
           if (!d->notify) {
             d->notify = addr;
-            d->notify_multiplier = pci_read32(dev, cap + 16);
+            d->notify_multiplier = pci_config_read32(dev, cap + 16);
           }
           break;
         case 3:
@@ -233,7 +234,8 @@ int virtio_pci_find(uint32_t device_id, struct vdev* out, int max) {
       printf_serial("virtio-pci: slot %d lacks a required capability\n", dev);
       continue;
     }
-    pci_write32(dev, 0x04, (pci_read32(dev, 0x04) & 0xffff) | 0x6); /* memory space, bus master */
+    pci_config_write32(
+        dev, 0x04, (pci_config_read32(dev, 0x04) & 0xffff) | 0x6); /* memory space, bus master */
     printf_serial("virtio-pci: device %u at slot %d (common cfg 0x%lx)\n", device_id, dev,
                   d->common);
     ++n;

@@ -59,6 +59,7 @@ struct vdev {
   uint64_t common, isr, device_cfg, notify;
   uint32_t notify_multiplier;
   uint64_t queue_notify[4];
+  int pci_slot; /* PCI: device number on bus 0 */
 };
 
 /* Discovery. Each returns the number of devices of `device_id` found (filling at most max). */
@@ -68,6 +69,10 @@ int virtio_mmio_find_fdt(const void* fdt, uint32_t device_id, struct vdev* out, 
 /* The first PVH module that is a device tree (magic 0xd00dfeed), or 0. */
 const void* pvh_find_fdt(const struct hvm_start_info* info);
 int virtio_pci_find(uint32_t device_id, struct vdev* out, int max);
+/* PCI configuration space of bus 0 (mechanism #1) and a memory BAR's address. */
+uint32_t pci_config_read32(int slot, int offset);
+void pci_config_write32(int slot, int offset, uint32_t value);
+uint64_t virtio_pci_bar(int slot, int bar);
 
 /* §3.1.1 steps 1-6: reset, ACKNOWLEDGE, DRIVER, negotiate (wanted & offered), FEATURES_OK.
  * Returns the negotiated features, or 0 when the device refused. */
