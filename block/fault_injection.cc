@@ -1,5 +1,7 @@
 #include "block/fault_injection.h"
 
+#include <unistd.h>
+
 namespace corvid::block {
 namespace {
 
@@ -29,6 +31,7 @@ class FaultEngine final : public IoEngine {
 
  protected:
   int reap(bool wait) override { return inner_->poll(wait); }
+  void wake() override { inner_event_signal(); }
 
  private:
   // The inner engine runs the callback; our in_flight_ mirrors its count so poll() waits.
@@ -41,6 +44,12 @@ class FaultEngine final : public IoEngine {
     });
   }
   void fail(IoCallback cb, int err) { complete_later(std::move(cb), -err); }
+
+  // The inner engine's event fd is ours too; a write makes it readable.
+  void inner_event_signal() {
+    uint64_t one = 1;
+    (void)!::write(inner_->event_fd(), &one, sizeof one);
+  }
 
   std::unique_ptr<IoEngine> inner_;
 };

@@ -21,7 +21,10 @@ Result<std::unique_ptr<IoEngine>> IoEngine::create(AioMode mode, unsigned queue_
   return create_thread_pool_engine(4);
 }
 
-void IoEngine::complete_later(IoCallback cb, int64_t res) { deferred_.emplace_back(std::move(cb), res); }
+void IoEngine::complete_later(IoCallback cb, int64_t res) {
+  if (deferred_.empty()) wake();
+  deferred_.emplace_back(std::move(cb), res);
+}
 
 int IoEngine::run_deferred() {
   int n = 0;
@@ -43,6 +46,8 @@ int IoEngine::poll(bool wait) {
   submit();
   bool block = wait && n == 0 && deferred_.empty() && in_flight_ > 0;
   n += reap(block);
+  submit();  // what the callbacks queued
+  if (!deferred_.empty()) wake();
   return n;
 }
 

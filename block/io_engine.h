@@ -40,7 +40,8 @@ class IoEngine {
   // Hands every queued request to the kernel / the workers in one go.
   virtual void submit() = 0;
 
-  // Completes `cb` with `res` at the next poll(): for results known without any I/O.
+  // Completes `cb` with `res` at the next poll(): for results known without any I/O. Signals
+  // event_fd() so an event-loop user polls again.
   void complete_later(IoCallback cb, int64_t res);
 
   // Submits, then runs the callbacks of finished requests. With wait, blocks until at least
@@ -51,10 +52,12 @@ class IoEngine {
   unsigned in_flight() const { return in_flight_ + static_cast<unsigned>(deferred_.size()); }
 
   // A descriptor that becomes readable when completions are ready (for an EventLoop); after it
-  // fires, call poll(false).
+  // fires, call poll(false). Requests queued by callbacks are submitted before poll returns.
   virtual int event_fd() const = 0;
 
  protected:
+  // Makes event_fd() readable (deferred completions are waiting).
+  virtual void wake() = 0;
   // Reaps finished requests, running their callbacks; blocks for one when wait.
   virtual int reap(bool wait) = 0;
   unsigned in_flight_ = 0;

@@ -70,6 +70,11 @@ class ThreadPoolEngine final : public IoEngine {
   const char* name() const override { return "threads"; }
   int event_fd() const override { return efd_.fd(); }
 
+ protected:
+  void wake() override { efd_.signal(); }
+
+ public:
+
   void readv(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) override {
     add({Op::kRead, fd, offset, iov, iovcnt, 0, 0, std::move(cb)});
   }

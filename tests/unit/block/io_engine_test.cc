@@ -1,6 +1,7 @@
 #include "block/io_engine.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -95,6 +96,18 @@ TEST_P(IoEngineTest, DeferredCompletionsRunFromPoll) {
   EXPECT_EQ((*engine)->in_flight(), 1u);
   EXPECT_EQ((*engine)->poll(true), 1);
   EXPECT_EQ(got, -5);
+}
+
+TEST_P(IoEngineTest, DeferredCompletionsWakeTheEventFd) {
+  auto engine = IoEngine::create(GetParam());
+  (*engine)->poll(false);
+  pollfd p{(*engine)->event_fd(), POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 0), 0);
+  bool ran = false;
+  (*engine)->complete_later([&](int64_t) { ran = true; }, 0);
+  EXPECT_EQ(::poll(&p, 1, 0), 1);  // an event-loop user learns it must poll
+  (*engine)->poll(false);
+  EXPECT_TRUE(ran);
 }
 
 INSTANTIATE_TEST_SUITE_P(Engines, IoEngineTest, ::testing::Values(AioMode::kIoUring, AioMode::kThreads));
