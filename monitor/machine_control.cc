@@ -109,9 +109,17 @@ RunState MachineControl::run_state() const {
 }
 
 std::vector<CpuInfo> MachineControl::cpus() const {
+  std::vector<int> tids;
+  {
+    std::lock_guard lock(mutex_);
+    if (machine_) tids = machine_->vcpu_thread_ids();
+  }
   std::vector<CpuInfo> out;
-  // The board puts one core per socket (hw/x86/mptable.cc); thread ids need a Machine accessor.
-  for (int i = 0; i < config_.vcpus; ++i) out.push_back({.index = i, .socket_id = i});
+  // The board puts one core per socket (hw/x86/mptable.cc).
+  for (int i = 0; i < config_.vcpus; ++i) {
+    int64_t tid = static_cast<size_t>(i) < tids.size() ? tids[i] : 0;
+    out.push_back({.index = i, .host_tid = tid, .socket_id = i});
+  }
   return out;
 }
 
