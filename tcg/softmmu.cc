@@ -151,7 +151,7 @@ TlbEntry& Cpu::tlb_fill(uint64_t va, Access access, bool supervisor, const Op* o
   uint64_t page = va & ~0xfffull;
   unsigned idx = supervisor ? 0 : mmu_index_;
   TlbEntry& e = tlb_[idx][(va >> 12) & (kTlbSize - 1)];
-  uint64_t pa = translate(page, access, supervisor, op) & ~0xfffull;
+  uint64_t pa = translate(va, access, supervisor, op) & ~0xfffull;  // CR2 = the exact va
   // Probe write permission without faulting: only a write access (which set D) gets a write tag,
   // so the first store after a read walks again and sets the dirty bit.
   bool same = e.paddr == pa && ((e.read & ~0xfffull) == page || (e.write & ~0xfffull) == page ||
