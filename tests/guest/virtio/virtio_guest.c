@@ -178,7 +178,9 @@ uint64_t virtio_pci_bar(int dev, int bar) {
   if (addr != 0) return addr;
   static uint64_t next = 0xe0000000; /* below QEMU's and corvid's fixed devices */
   pci_config_write32(dev, off, 0xffffffffu);
-  uint32_t size = ~(pci_config_read32(dev, off) & ~0xfu) + 1;
+  uint32_t mask = pci_config_read32(dev, off) & ~0xfu;
+  if (mask == 0) return 0; /* not implemented */
+  uint32_t size = ~mask + 1;
   if (size < 0x1000) size = 0x1000;
   next = (next + size - 1) & ~((uint64_t)size - 1);
   addr = next;
@@ -206,7 +208,7 @@ int virtio_pci_find(uint32_t device_id, struct vdev* out, int max) {
     for (int cap = pci_read8(dev, 0x34) & 0xfc; cap != 0; cap = pci_read8(dev, cap + 1) & 0xfc) {
       if (pci_read8(dev, cap) != 0x09) continue; /* vendor-specific: a virtio_pci_cap */
       uint8_t type = pci_read8(dev, cap + 3), bar = pci_read8(dev, cap + 4);
-      if (bar > 5) continue;
+      if (bar > 5 || type < 1 || type > 4) continue; /* only the four structures used here */
       uint64_t addr = virtio_pci_bar(dev, bar);
       if (addr == 0 || addr >= (4ull << 30)) continue; /* only the low 4 GiB are mapped */
       addr += pci_config_read32(dev, cap + 8);

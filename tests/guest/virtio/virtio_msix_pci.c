@@ -40,6 +40,10 @@ int guest_main(struct hvm_start_info* info) {
   idt_init();
   idt_set_handler(VECTOR, on_msi);
   lapic_enable();
+  /* Firmware (SeaBIOS under QEMU) leaves the 8259s delivering the PIT at vectors 8..15: mask them.
+   */
+  outb(0x21, 0xff);
+  outb(0xa1, 0xff);
 
   if (!(vdev_negotiate(&dev, VIRTIO_F_VERSION_1) & VIRTIO_F_VERSION_1) ||
       vdev_setup_queue(&dev, 0, &queue) != 0) {
