@@ -83,7 +83,7 @@ void dump_buffer(const uint8_t* buf, int64_t offset, int64_t len) {
     std::printf("  ");
     for (int64_t i = 0; i < n; ++i) {
       uint8_t c = buf[line + i];
-      std::putchar(c >= 0x20 && c < 0x7f ? c : '.');
+      std::putchar(c > 0x20 && c < 0x7f ? c : '.');  // qemu-io shows spaces as dots too
     }
     std::putchar('\n');
   }
