@@ -200,7 +200,12 @@ Result<DomainConfig> map_domain_xml(std::string_view xml) {
 Result<DomainConfig> load_domain_xml(std::string_view xml) {
   auto normalized = CORVID_TRY(normalize_domain_xml(xml));
   auto out = CORVID_TRY(map_domain_xml(normalized));
-  out.uuid_generated = xml.find("<uuid") == std::string_view::npos;
+  // libvirt accepted the document, so it parses; look for the user's own <uuid>.
+  std::unique_ptr<xmlDoc, XmlDocDeleter> original(
+      xmlReadMemory(xml.data(), static_cast<int>(xml.size()), "domain.xml", nullptr,
+                    XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING));
+  xmlNode* root = original ? xmlDocGetRootElement(original.get()) : nullptr;
+  out.uuid_generated = !root || !XmlNode(root).child("uuid");
   return out;
 }
 

@@ -16,6 +16,8 @@ class MachineControl final : public VmControl {
  public:
   explicit MachineControl(config::VmConfig config) : config_(std::move(config)) {}
 
+  // The sink (the QmpServer) must outlive its use here: set_event_sink(nullptr) before destroying
+  // it while a machine may still report.
   void set_event_sink(VmEventSink* sink);
   // The machine of the current boot, or null once its run() returned (before it is destroyed).
   void set_machine(hw::Machine* machine);

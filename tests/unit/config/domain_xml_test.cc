@@ -98,3 +98,17 @@ TEST(DomainXml, SameNameCanBeLoadedTwice) {
 
 }  // namespace
 }  // namespace corvid::config
+
+namespace corvid::config {
+namespace {
+
+TEST(DomainXml, UuidInACommentDoesNotCount) {
+  auto g = load_domain_xml(
+      "<domain type='kvm'><!-- <uuid>x</uuid> --><name>c</name><memory>65536</memory>"
+      "<os><type>hvm</type></os></domain>");
+  ASSERT_TRUE(g) << g.error().to_string();
+  EXPECT_TRUE(g->uuid_generated);
+}
+
+}  // namespace
+}  // namespace corvid::config
