@@ -1,5 +1,7 @@
 // Integer data movement and arithmetic: mov/movzx/movsx/lea/xchg, the eight ALU ops, inc/dec/
 // neg/not, shifts and rotates, cmov/setcc, mul/imul/div/idiv, sign extensions.
+#include <sched.h>
+
 #include "tcg/translator.h"
 
 namespace corvid::tcg {
@@ -207,6 +209,10 @@ void helper_sign_rdx(Cpu& cpu, const Op& op) {
     s.gpr[2] = v;
 }
 
+void helper_pause(Cpu&, const Op&) {
+  sched_yield();
+}
+
 void helper_bswap(Cpu& cpu, const Op& op) {
   uint64_t v = slot(cpu, op.a);
   slot(cpu, op.d) = op.size == 8 ? __builtin_bswap64(v) : op.size == 4 ? __builtin_bswap32(v) : 0;
@@ -412,10 +418,14 @@ bool emit_alu(Emitter& e) {
       e.write(0, d);
       return true;
     }
+    case ZYDIS_MNEMONIC_PAUSE:
+      // A spin-wait hint: give the host CPU to other vCPU threads (what KVM's pause-loop exiting
+      // achieves), so a spinning BSP does not starve the AP it waits for.
+      e.helper(helper_pause);
+      return true;
     case ZYDIS_MNEMONIC_NOP:
     case ZYDIS_MNEMONIC_ENDBR64:
     case ZYDIS_MNEMONIC_ENDBR32:
-    case ZYDIS_MNEMONIC_PAUSE:
     case ZYDIS_MNEMONIC_LFENCE:
     case ZYDIS_MNEMONIC_MFENCE:
     case ZYDIS_MNEMONIC_SFENCE:
