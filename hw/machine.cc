@@ -317,6 +317,8 @@ RunResult Machine::run() {
   impl_->vcpu_threads.clear();
   loop_->stop();
   impl_->io_thread.join();
+  LOG_INFO("guest RAM resident: {} KiB of {} KiB", memory_->resident_bytes() >> 10,
+           memory_->ram_size() >> 10);
   std::lock_guard lock(mutex_);
   return result_;
 }

@@ -37,7 +37,8 @@ constexpr Capability kRequiredCaps[] = {
 };
 
 Result<std::vector<kvm_cpuid_entry2>> supported_cpuid(int kvm_fd) {
-  for (uint32_t n = 64; n <= 4096; n *= 2) {
+  // 256 entries fit every CPU seen so far, so the (slow, when nested) ioctl normally runs once.
+  for (uint32_t n = 256; n <= 4096; n *= 2) {
     auto buf = counted_buffer<kvm_cpuid_entry2>(kCpuid2Header, n);
     if (ioctl(kvm_fd, kGetSupportedCpuid, buf.data()) == 0)
       return buffer_items<kvm_cpuid_entry2>(buf, kCpuid2Header);

@@ -1,5 +1,6 @@
 #include "accel/xen/xen_accelerator.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -40,10 +41,28 @@ Result<std::unique_ptr<Accelerator>> create_xen_accelerator(const AccelOptions&)
         ENODEV, "xen: no Xen hypervisor reachable (no /dev/xen/privcmd; {})",
         type.empty() ? "/sys/hypervisor/type is absent" : "this host runs under '" + type + "'");
   }
-  xc_interface* xch = xc_interface_open(nullptr, nullptr, 0);
-  if (!xch) return errno_error("xen: {} exists but xc_interface_open failed (not dom0?)", privcmd);
-  int version = xc_version(xch, XENVER_version, nullptr);
-  xc_interface_close(xch);
+  // libxenctrl (and the half-dozen Xen libraries it pulls in) is loaded only on a Xen host, so
+  // the common case does not pay for it at every launch (docs/benchmarks-launch.md).
+  void* lib = dlopen("libxenctrl.so.4.17", RTLD_NOW | RTLD_LOCAL);
+  if (!lib) lib = dlopen("libxenctrl.so", RTLD_NOW | RTLD_LOCAL);
+  if (!lib)
+    return errorf(ENODEV, "xen: {} exists but libxenctrl cannot be loaded: {}", privcmd, dlerror());
+  auto open_fn = reinterpret_cast<decltype(&xc_interface_open)>(dlsym(lib, "xc_interface_open"));
+  auto version_fn = reinterpret_cast<decltype(&xc_version)>(dlsym(lib, "xc_version"));
+  auto close_fn = reinterpret_cast<decltype(&xc_interface_close)>(dlsym(lib, "xc_interface_close"));
+  if (!open_fn || !version_fn || !close_fn) {
+    dlclose(lib);
+    return errorf(ENODEV, "xen: libxenctrl lacks the functions corvid needs");
+  }
+  xc_interface* xch = open_fn(nullptr, nullptr, 0);
+  if (!xch) {
+    int e = errno;
+    dlclose(lib);
+    return errorf(e, "xen: {} exists but xc_interface_open failed (not dom0?)", privcmd);
+  }
+  int version = version_fn(xch, XENVER_version, nullptr);
+  close_fn(xch);
+  dlclose(lib);
   return errorf(ENOTSUP,
                 "xen: Xen {}.{} found, but building HVM domains is not implemented in "
                 "this build",

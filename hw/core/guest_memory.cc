@@ -1,6 +1,10 @@
 #include "hw/core/guest_memory.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
+#include <vector>
 
 #include "base/endian.h"
 
@@ -8,7 +12,8 @@ namespace corvid::hw {
 
 Result<RamRegion> GuestMemory::add_ram(uint64_t gpa, uint64_t size, bool hugepages) {
   if (size == 0) return make_error(EINVAL, "RAM region of 0 bytes");
-  if (gpa + size < gpa) return errorf(EINVAL, "RAM region at {:#x} of {:#x} bytes wraps", gpa, size);
+  if (gpa + size < gpa)
+    return errorf(EINVAL, "RAM region at {:#x} of {:#x} bytes wraps", gpa, size);
   for (const auto& r : regions_) {
     if (gpa < r.gpa + r.size && r.gpa < gpa + size)
       return errorf(EEXIST, "RAM region [{:#x}, {:#x}) overlaps [{:#x}, {:#x})", gpa, gpa + size,
@@ -25,6 +30,17 @@ Result<RamRegion> GuestMemory::add_ram(uint64_t gpa, uint64_t size, bool hugepag
 uint64_t GuestMemory::ram_size() const {
   uint64_t total = 0;
   for (const auto& r : regions_) total += r.size;
+  return total;
+}
+
+uint64_t GuestMemory::resident_bytes() const {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  uint64_t total = 0;
+  for (const auto& r : regions_) {
+    std::vector<unsigned char> vec((r.size + page - 1) / page);
+    if (mincore(r.host, r.size, vec.data()) != 0) continue;
+    for (unsigned char v : vec) total += (v & 1) ? page : 0;
+  }
   return total;
 }
 
@@ -72,17 +88,37 @@ Result<> store_at(const GuestMemory& m, uint64_t gpa, T v) {
   store(p, v);
   return {};
 }
-uint8_t load_u8(const void* p) { return *static_cast<const uint8_t*>(p); }
-void store_u8(void* p, uint8_t v) { *static_cast<uint8_t*>(p) = v; }
+uint8_t load_u8(const void* p) {
+  return *static_cast<const uint8_t*>(p);
+}
+void store_u8(void* p, uint8_t v) {
+  *static_cast<uint8_t*>(p) = v;
+}
 }  // namespace
 
-Result<uint8_t> GuestMemory::read_u8(uint64_t gpa) const { return load_at<uint8_t, load_u8>(*this, gpa); }
-Result<uint16_t> GuestMemory::read_le16(uint64_t gpa) const { return load_at<uint16_t, load_le16>(*this, gpa); }
-Result<uint32_t> GuestMemory::read_le32(uint64_t gpa) const { return load_at<uint32_t, load_le32>(*this, gpa); }
-Result<uint64_t> GuestMemory::read_le64(uint64_t gpa) const { return load_at<uint64_t, load_le64>(*this, gpa); }
-Result<> GuestMemory::write_u8(uint64_t gpa, uint8_t v) const { return store_at<uint8_t, store_u8>(*this, gpa, v); }
-Result<> GuestMemory::write_le16(uint64_t gpa, uint16_t v) const { return store_at<uint16_t, store_le16>(*this, gpa, v); }
-Result<> GuestMemory::write_le32(uint64_t gpa, uint32_t v) const { return store_at<uint32_t, store_le32>(*this, gpa, v); }
-Result<> GuestMemory::write_le64(uint64_t gpa, uint64_t v) const { return store_at<uint64_t, store_le64>(*this, gpa, v); }
+Result<uint8_t> GuestMemory::read_u8(uint64_t gpa) const {
+  return load_at<uint8_t, load_u8>(*this, gpa);
+}
+Result<uint16_t> GuestMemory::read_le16(uint64_t gpa) const {
+  return load_at<uint16_t, load_le16>(*this, gpa);
+}
+Result<uint32_t> GuestMemory::read_le32(uint64_t gpa) const {
+  return load_at<uint32_t, load_le32>(*this, gpa);
+}
+Result<uint64_t> GuestMemory::read_le64(uint64_t gpa) const {
+  return load_at<uint64_t, load_le64>(*this, gpa);
+}
+Result<> GuestMemory::write_u8(uint64_t gpa, uint8_t v) const {
+  return store_at<uint8_t, store_u8>(*this, gpa, v);
+}
+Result<> GuestMemory::write_le16(uint64_t gpa, uint16_t v) const {
+  return store_at<uint16_t, store_le16>(*this, gpa, v);
+}
+Result<> GuestMemory::write_le32(uint64_t gpa, uint32_t v) const {
+  return store_at<uint32_t, store_le32>(*this, gpa, v);
+}
+Result<> GuestMemory::write_le64(uint64_t gpa, uint64_t v) const {
+  return store_at<uint64_t, store_le64>(*this, gpa, v);
+}
 
 }  // namespace corvid::hw

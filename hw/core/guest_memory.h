@@ -13,8 +13,8 @@
 namespace corvid::hw {
 
 struct RamRegion {
-  uint64_t gpa = 0;      // guest physical start
-  uint64_t size = 0;     // bytes
+  uint64_t gpa = 0;   // guest physical start
+  uint64_t size = 0;  // bytes
   uint8_t* host = nullptr;
 };
 
@@ -26,6 +26,8 @@ class GuestMemory {
 
   const std::vector<RamRegion>& regions() const { return regions_; }
   uint64_t ram_size() const;
+  // Bytes of guest RAM the host has actually backed (mincore): what the guest touched.
+  uint64_t resident_bytes() const;
 
   // Host pointer for [gpa, gpa+len) if it lies entirely inside one RAM region, else nullptr.
   // len == 0 is valid when gpa lies inside (or at the end of) a region.

@@ -9,12 +9,12 @@
 #include <thread>
 
 #include "base/log.h"
-#include "config/domain_xml.h"
 #include "config/validate.h"
 #include "hw/char/char_backend.h"
 #include "hw/machine.h"
 #include "monitor/machine_control.h"
 #include "monitor/qmp_server.h"
+#include "tools/corvid/domain_module.h"
 
 namespace corvid::tools {
 namespace {
@@ -32,6 +32,9 @@ class SignalWatcher {
   }
   ~SignalWatcher() {
     done_ = true;
+    // Wake sigtimedwait at once rather than after its tick (it would add up to 50 ms to every
+    // exit); the signal is consumed there, since every thread blocks it.
+    pthread_kill(thread_.native_handle(), SIGHUP);
     thread_.join();
     pthread_sigmask(SIG_UNBLOCK, &set_, nullptr);
   }
@@ -46,7 +49,7 @@ class SignalWatcher {
     timespec tick{0, 50 * 1000 * 1000};
     while (!done_) {
       int sig = sigtimedwait(&set_, nullptr, &tick);
-      if (sig <= 0) continue;
+      if (sig <= 0 || done_) continue;
       std::lock_guard lock(mutex_);
       pending_ = sig;
       if (machine_) machine_->request_quit(sig);
@@ -72,7 +75,7 @@ int run_vm(const RunArgs& args) {
   config::VmConfig cfg = args.config;
   bool no_reboot = args.no_reboot;
   if (!args.domain.empty()) {
-    auto d = config::load_domain_xml_file(args.domain);
+    auto d = load_domain(args.domain);
     if (!d) return fail(d.error());
     for (const auto& w : d->warnings) std::fprintf(stderr, "corvid: warning: %s\n", w.c_str());
     const std::string qmp = cfg.qmp_socket;

@@ -201,6 +201,7 @@ hw::MachineOptions machine_options(const config::VmConfig& c) {
 
 std::string serial_spec(const config::SerialConfig& s) {
   if (s.kind == "file" || s.kind == "socket") return s.kind + ":" + s.path;
+  if (s.kind == "pty") return "stdio";  // libvirt's default console: corvid has no pty backend yet
   return s.kind.empty() ? "stdio" : s.kind;
 }
 
