@@ -34,13 +34,17 @@ void write_all(int fd, const uint8_t* p, size_t len) {
 class ConsoleDevice final : public VirtioDevice {
  public:
   ConsoleDevice(int in_fd, int out_fd) : in_fd_(in_fd), out_fd_(out_fd) {}
-  ~ConsoleDevice() override { unwatch(); }
+  ~ConsoleDevice() override {
+    unwatch();
+    // The fd's flags are shared with whoever else has it open (a shell's terminal): put them back.
+    if (in_fd_ >= 0 && saved_flags_ >= 0) ::fcntl(in_fd_, F_SETFL, saved_flags_);
+  }
 
   Result<> start(const DeviceServices& services) {
     CORVID_TRY_VOID(init(services));
     if (in_fd_ >= 0) {
-      int flags = ::fcntl(in_fd_, F_GETFL);
-      if (flags >= 0) ::fcntl(in_fd_, F_SETFL, flags | O_NONBLOCK);
+      saved_flags_ = ::fcntl(in_fd_, F_GETFL);
+      if (saved_flags_ >= 0) ::fcntl(in_fd_, F_SETFL, saved_flags_ | O_NONBLOCK);
     }
     return {};
   }
@@ -120,6 +124,7 @@ class ConsoleDevice final : public VirtioDevice {
   }
 
   int in_fd_, out_fd_;
+  int saved_flags_ = -1;
   bool watching_ = false;
   bool eof_ = false;
 };

@@ -10,7 +10,8 @@
 namespace corvid::virtio {
 
 // The fds are not owned and must stay open while the device lives. in_fd < 0: no input.
-// in_fd is switched to non-blocking mode; it is read only while the guest has buffers posted.
+// in_fd is switched to non-blocking mode (its flags are restored when the device goes); it is
+// read only while the guest has buffers posted.
 Result<std::unique_ptr<VirtioDevice>> make_virtio_console(const DeviceServices& services, int in_fd,
                                                           int out_fd);
 

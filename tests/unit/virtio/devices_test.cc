@@ -102,6 +102,12 @@ TEST_F(ConsoleTest, ReceiveDeliversHostInputIntoPostedBuffers) {
   EXPECT_EQ(rx.used_elem(1).second, 4u);
 }
 
+TEST_F(ConsoleTest, InputFdFlagsAreRestoredWhenTheDeviceGoes) {
+  EXPECT_TRUE(fcntl(to_guest[0], F_GETFL) & O_NONBLOCK);
+  t.reset();
+  EXPECT_FALSE(fcntl(to_guest[0], F_GETFL) & O_NONBLOCK);
+}
+
 TEST_F(ConsoleTest, EmergencyWriteOutputsOneCharacter) {
   EXPECT_TRUE(t->device().offered_features() & (1ull << 2));
   t->io_write(0x100 + 8, 4, 'Z');
