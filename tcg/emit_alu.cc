@@ -103,12 +103,9 @@ void helper_shxd(Cpu& cpu, const Op& op) {
 }
 
 void set_mul_flags(CpuState& s, uint64_t low, unsigned size, bool overflow) {
-  uint64_t f = overflow ? (kFlagCf | kFlagOf) : 0;
-  uint64_t v = low & size_mask(size);
-  if (v == 0) f |= kFlagZf;
-  if (v & sign_bit(size)) f |= kFlagSf;
-  if (!(__builtin_popcount(v & 0xff) & 1)) f |= kFlagPf;
-  write_arith_flags(s, f);
+  s.cc_dst = low & size_mask(size);
+  s.cc_src = overflow;
+  s.cc_op = make_cc_op(kCcMul, size);
 }
 
 // Writes the high/low halves of a one-operand mul/div result (8-bit: AH:AL; else rDX:rAX).

@@ -57,6 +57,20 @@ uint64_t compute_arith_flags(const CpuState& s) {
     }
     case kCcLogic:
       break;
+    case kCcShl:
+      f |= s.cc_src & kFlagCf;
+      if (((dst & sb) != 0) != ((s.cc_src & 1) != 0)) f |= kFlagOf;
+      break;
+    case kCcShr:
+      f |= s.cc_src & kFlagCf;
+      if (s.cc_src2 & sb) f |= kFlagOf;
+      break;
+    case kCcSar:
+      f |= s.cc_src & kFlagCf;
+      break;
+    case kCcMul:
+      if (s.cc_src) f |= kFlagCf | kFlagOf;
+      break;
     case kCcInc:
       f |= s.cc_src2 & kFlagCf;
       if ((dst & 0xf) == 0) f |= kFlagAf;

@@ -9,7 +9,22 @@
 namespace corvid::tcg {
 
 // cc_op = kind * 4 + log2(size). kCcEflags means the arithmetic flags sit in rflags.
-enum CcKind : uint32_t { kCcEflags = 0, kCcAdd, kCcSub, kCcAdc, kCcSbb, kCcLogic, kCcInc, kCcDec };
+enum CcKind : uint32_t {
+  kCcEflags = 0,
+  kCcAdd,
+  kCcSub,
+  kCcAdc,
+  kCcSbb,
+  kCcLogic,
+  kCcInc,
+  kCcDec,
+  // Shifts: cc_src bit 0 = CF (last bit out); SHR keeps the source's sign in cc_src2 for OF.
+  kCcShl,
+  kCcShr,
+  kCcSar,
+  // Multiplies: cc_src != 0 means the product overflowed the destination (CF = OF = 1).
+  kCcMul,
+};
 
 constexpr uint32_t size_log2(unsigned size) {
   return size == 1 ? 0 : size == 2 ? 1 : size == 4 ? 2 : 3;

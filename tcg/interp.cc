@@ -158,6 +158,51 @@ const Op* h_unary(Cpu& cpu, const Op* op) {
   return op + 1;
 }
 
+// SHL/SHR/SAR with lazy flags (the common case); counts at or beyond the width of an 8/16-bit
+// operand take the general path.
+template <unsigned N, ShiftOp S>
+const Op* h_shift_lazy(Cpu& cpu, const Op* op) {
+  constexpr unsigned bits = N * 8;
+  CpuState& s = cpu.s_;
+  unsigned count = R(cpu, op->b) & (N == 8 ? 63 : 31);
+  uint64_t a = R(cpu, op->a) & size_mask(N);
+  if (count == 0) {
+    R(cpu, op->d) = a;
+    return op + 1;
+  }
+  if (count >= bits) {
+    R(cpu, op->d) = shift_value(s, S, N, a, count);
+    return op + 1;
+  }
+  uint64_t r;
+  if (S == kShl) {
+    r = (a << count) & size_mask(N);
+    s.cc_src = (a >> (bits - count)) & 1;
+    s.cc_op = make_cc_op(kCcShl, N);
+  } else if (S == kShr) {
+    r = a >> count;
+    s.cc_src = (a >> (count - 1)) & 1;
+    s.cc_src2 = a;
+    s.cc_op = make_cc_op(kCcShr, N);
+  } else {
+    int64_t sa = sign_extend(a, N);
+    r = static_cast<uint64_t>(sa >> count) & size_mask(N);
+    s.cc_src = (sa >> (count - 1)) & 1;
+    s.cc_op = make_cc_op(kCcSar, N);
+  }
+  s.cc_dst = r;
+  R(cpu, op->d) = r;
+  return op + 1;
+}
+
+template <ShiftOp S>
+Handler shift_lazy(unsigned n) {
+  return n == 1   ? h_shift_lazy<1, S>
+         : n == 2 ? h_shift_lazy<2, S>
+         : n == 4 ? h_shift_lazy<4, S>
+                  : h_shift_lazy<8, S>;
+}
+
 const Op* h_shift(Cpu& cpu, const Op* op) {
   R(cpu, op->d) = shift_value(cpu.s_, op->cond, op->size, R(cpu, op->a), R(cpu, op->b));
   return op + 1;
@@ -441,6 +486,9 @@ Handler select_handler(const Op& op) {
              : n == 4 ? unary_handler<4>(op.cond)
                       : unary_handler<8>(op.cond);
     case IrKind::kShift:
+      if (op.cond == kShl || op.cond == kSal) return shift_lazy<kShl>(n);
+      if (op.cond == kShr) return shift_lazy<kShr>(n);
+      if (op.cond == kSar) return shift_lazy<kSar>(n);
       return h_shift;
     case IrKind::kEa:
       return op.b ? h_ea<true> : h_ea<false>;

@@ -28,9 +28,9 @@ static volatile uint8_t code_page[4096] __attribute__((aligned(4096)));
 
 static volatile int trap_count;
 static volatile uint64_t last_vector, last_error, last_cr2, last_rsp;
-static volatile int skip;        /* bytes to skip after a trap (0: restart the instruction) */
-static volatile int fix_page;    /* #PF: PT index to make present + writable, -1: none */
-static volatile int fix_nx;      /* #PF: clear NX on this PT index */
+static volatile int skip;     /* bytes to skip after a trap (0: restart the instruction) */
+static volatile int fix_page; /* #PF: PT index to make present + writable, -1: none */
+static volatile int fix_nx;   /* #PF: clear NX on this PT index */
 static int failures;
 static int base;
 #define TRAPS (trap_count - base)
@@ -43,7 +43,9 @@ static inline uint64_t read_cr2(void) {
   __asm__ volatile("mov %%cr2, %0" : "=r"(v));
   return v;
 }
-static inline void invlpg(uint64_t va) { __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory"); }
+static inline void invlpg(uint64_t va) {
+  __asm__ volatile("invlpg (%0)" ::"r"(va) : "memory");
+}
 
 void cpu_trap(struct trap_frame* f) {
   ++trap_count;
@@ -75,7 +77,8 @@ static void check(int ok, const char* what) {
 
 static void set_gate(int v, void* stub, int ist) {
   uint64_t a = (uint64_t)stub;
-  idt[v] = (struct gate){(uint16_t)a, 0x08, (uint8_t)ist, 0x8e, (uint16_t)(a >> 16), (uint32_t)(a >> 32), 0};
+  idt[v] = (struct gate){(uint16_t)a,         0x08, (uint8_t)ist, 0x8e, (uint16_t)(a >> 16),
+                         (uint32_t)(a >> 32), 0};
 }
 
 static void setup_tables(void) {
@@ -86,15 +89,21 @@ static void setup_tables(void) {
   gdt[3] = (sizeof tss - 1) | ((t & 0xffffff) << 16) | (0x89ull << 40) | (((t >> 24) & 0xff) << 56);
   gdt[4] = t >> 32;
   uint64_t ist_top = (uint64_t)(ist_stack + sizeof ist_stack);
-  for (int i = 0; i < 8; ++i) tss[36 + i] = (uint8_t)(ist_top >> (8 * i));  /* IST1 */
-  struct { uint16_t limit; uint64_t base; } __attribute__((packed)) g = {sizeof gdt - 1, (uint64_t)gdt};
+  for (int i = 0; i < 8; ++i) tss[36 + i] = (uint8_t)(ist_top >> (8 * i)); /* IST1 */
+  struct {
+    uint16_t limit;
+    uint64_t base;
+  } __attribute__((packed)) g = {sizeof gdt - 1, (uint64_t)gdt};
   __asm__ volatile("lgdt %0\n\tltr %w1" ::"m"(g), "r"(0x18) : "memory");
   set_gate(0, trap_stub_0, 0);
   set_gate(3, trap_stub_3, 0);
   set_gate(6, trap_stub_6, 1); /* #UD runs on IST1 */
   set_gate(13, trap_stub_13, 0);
   set_gate(14, trap_stub_14, 0);
-  struct { uint16_t limit; uint64_t base; } __attribute__((packed)) d = {sizeof idt - 1, (uint64_t)idt};
+  struct {
+    uint16_t limit;
+    uint64_t base;
+  } __attribute__((packed)) d = {sizeof idt - 1, (uint64_t)idt};
   __asm__ volatile("lidt %0" ::"m"(d));
 
   /* VBASE..VBASE+2M through our 4 KiB table: PT[0..3] -> pages[0..3], PT[8] -> code_page,
@@ -117,7 +126,9 @@ static int is_corvid(void) {
   return b == 0x76726f63; /* "corv" */
 }
 
-static int call_code(uint64_t va) { return ((int (*)(void))va)(); }
+static int call_code(uint64_t va) {
+  return ((int (*)(void))va)();
+}
 
 int guest_main(struct hvm_start_info* info) {
   (void)info;
@@ -129,11 +140,13 @@ int guest_main(struct hvm_start_info* info) {
   skip = 2;
   __asm__ volatile("ud2");
   check(TRAPS == 1 && last_vector == 6, "#UD delivered");
-  check(last_rsp > (uint64_t)ist_stack && last_rsp <= (uint64_t)ist_stack + sizeof ist_stack, "#UD on IST1 stack");
+  check(last_rsp > (uint64_t)ist_stack && last_rsp <= (uint64_t)ist_stack + sizeof ist_stack,
+        "#UD on IST1 stack");
 
   MARK();
   /* #DE from div by zero (f7 f1: div ecx). */
-  __asm__ volatile("xor %%ecx, %%ecx\n\tmov $1, %%eax\n\txor %%edx, %%edx\n\tdiv %%ecx" ::: "eax", "ecx", "edx");
+  __asm__ volatile("xor %%ecx, %%ecx\n\tmov $1, %%eax\n\txor %%edx, %%edx\n\tdiv %%ecx" ::
+                       : "eax", "ecx", "edx");
   check(TRAPS == 1 && last_vector == 0, "#DE on divide by zero");
 
   MARK();
@@ -159,10 +172,13 @@ int guest_main(struct hvm_start_info* info) {
   fix_page = 1;
   volatile uint8_t* p = (volatile uint8_t*)(VBASE + 4096 + 8);
   uint8_t v = *p;
-  check(TRAPS == 1 && last_vector == 14 && last_error == 0 && last_cr2 == VBASE + 4096 + 8 && v == 0x5a,
+  check(TRAPS == 1 && last_vector == 14 && last_error == 0 && last_cr2 == VBASE + 4096 + 8 &&
+            v == 0x5a,
         "#PF not-present read restarts with CR2");
-  if (failures) printf_serial("  traps %d vector %lu error %lx cr2 %lx value %x\n", TRAPS, (unsigned long)last_vector,
-                              (unsigned long)last_error, (unsigned long)last_cr2, v);
+  if (failures)
+    printf_serial("  traps %d vector %lu error %lx cr2 %lx value %x\n", TRAPS,
+                  (unsigned long)last_vector, (unsigned long)last_error, (unsigned long)last_cr2,
+                  v);
 
   MARK();
   /* rep stosb from page 2 into a not-present page 3: faults mid-rep, restarts with the
@@ -187,7 +203,8 @@ int guest_main(struct hvm_start_info* info) {
   fix_page = 0;
   MARK();
   *(volatile uint32_t*)(VBASE + 16) = 0xabcd;
-  check(TRAPS == 1 && last_error == 3 && pages[0][16] == 0xcd, "#PF on write to read-only page (WP)");
+  check(TRAPS == 1 && last_error == 3 && pages[0][16] == 0xcd,
+        "#PF on write to read-only page (WP)");
 
   /* Accessed and dirty bits set by the walker. */
   pt[2] = (uint64_t)pages[2] | 3;
@@ -201,7 +218,7 @@ int guest_main(struct hvm_start_info* info) {
   uint32_t lo, hi;
   __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0xc0000080));
   __asm__ volatile("wrmsr" ::"a"(lo | (1u << 11)), "d"(hi), "c"(0xc0000080));
-  code_page[0] = 0xb8;  /* mov eax, 7; ret */
+  code_page[0] = 0xb8; /* mov eax, 7; ret */
   code_page[1] = 7;
   code_page[2] = code_page[3] = code_page[4] = 0;
   code_page[5] = 0xc3;
@@ -220,7 +237,8 @@ int guest_main(struct hvm_start_info* info) {
 
   /* A block that rewrites its own next instruction: c6 05 01 00 00 00 2a = movb $42, 1(%rip)
    * targets the imm8... of the following mov eax, imm32 (b8 xx 00 00 00), then ret. */
-  static const uint8_t smc[] = {0xc6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x2a, 0xb8, 0x05, 0x00, 0x00, 0x00, 0xc3};
+  static const uint8_t smc[] = {0xc6, 0x05, 0x01, 0x00, 0x00, 0x00, 0x2a,
+                                0xb8, 0x05, 0x00, 0x00, 0x00, 0xc3};
   for (unsigned i = 0; i < sizeof smc; ++i) code_page[256 + i] = smc[i];
   r = call_code(VBASE + 8 * 4096 + 256);
   check(r == 42, "self-modifying code in the running block");
