@@ -19,7 +19,8 @@ struct CheckResult {
   int64_t corruptions = 0, leaks = 0, check_errors = 0;
   int64_t corruptions_fixed = 0, leaks_fixed = 0;
   int64_t image_end_offset = 0;
-  int64_t total_clusters = 0, allocated_clusters = 0, fragmented_clusters = 0, compressed_clusters = 0;
+  int64_t total_clusters = 0, allocated_clusters = 0, fragmented_clusters = 0,
+          compressed_clusters = 0;
 };
 
 // One check pass over an image opened with OpenOptions::check = true (and read/write when

@@ -14,18 +14,21 @@ class FaultEngine final : public IoEngine {
   int event_fd() const override { return inner_->event_fd(); }
 
   void readv(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) override {
-    track(std::move(cb), [&](IoCallback c) { inner_->readv(fd, offset, iov, iovcnt, std::move(c)); });
+    track(std::move(cb),
+          [&](IoCallback c) { inner_->readv(fd, offset, iov, iovcnt, std::move(c)); });
   }
   void writev(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) override {
     if (int err = fault_for_write()) return fail(std::move(cb), err);
-    track(std::move(cb), [&](IoCallback c) { inner_->writev(fd, offset, iov, iovcnt, std::move(c)); });
+    track(std::move(cb),
+          [&](IoCallback c) { inner_->writev(fd, offset, iov, iovcnt, std::move(c)); });
   }
   void fsync(int fd, bool datasync, IoCallback cb) override {
     track(std::move(cb), [&](IoCallback c) { inner_->fsync(fd, datasync, std::move(c)); });
   }
   void fallocate(int fd, int mode, uint64_t offset, uint64_t len, IoCallback cb) override {
     if (int err = fault_for_write()) return fail(std::move(cb), err);
-    track(std::move(cb), [&](IoCallback c) { inner_->fallocate(fd, mode, offset, len, std::move(c)); });
+    track(std::move(cb),
+          [&](IoCallback c) { inner_->fallocate(fd, mode, offset, len, std::move(c)); });
   }
   void submit() override { inner_->submit(); }
 
@@ -56,7 +59,9 @@ class FaultEngine final : public IoEngine {
 
 }  // namespace
 
-void set_fault_plan(FaultPlan* plan) { g_plan = plan; }
+void set_fault_plan(FaultPlan* plan) {
+  g_plan = plan;
+}
 
 int fault_for_write() {
   if (g_plan == nullptr) return 0;

@@ -11,10 +11,10 @@
 namespace corvid::block {
 
 struct FaultPlan {
-  int64_t fail_at = -1;   // index of the write request that fails (0-based); -1: never
-  int error = 5;          // EIO
-  bool sticky = false;    // every write from fail_at on fails (a full disk)
-  int64_t writes = 0;     // counted so far
+  int64_t fail_at = -1;  // index of the write request that fails (0-based); -1: never
+  int error = 5;         // EIO
+  bool sticky = false;   // every write from fail_at on fails (a full disk)
+  int64_t writes = 0;    // counted so far
 };
 
 // Installs (or, with nullptr, removes) the process-wide plan. Not thread-safe: tests only.

@@ -26,7 +26,9 @@ Result<std::string> probe_format(const std::string& path) {
   return std::string("raw");
 }
 
-ImageDriver* as_driver(BlockDevice& device) { return dynamic_cast<ImageDriver*>(&device); }
+ImageDriver* as_driver(BlockDevice& device) {
+  return dynamic_cast<ImageDriver*>(&device);
+}
 
 }  // namespace
 
@@ -74,7 +76,8 @@ Result<> create_raw(const std::string& path, const CreateOptions& options) {
   uint64_t size = *options.size;
   UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd) return errno_error("Could not create '{}'", path);
-  if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0) return errno_error("Could not resize file");
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) < 0)
+    return errno_error("Could not resize file");
   if (prealloc == "falloc" && size > 0) {
     if (::posix_fallocate(fd.get(), 0, static_cast<off_t>(size)) != 0)
       return errno_error("Could not preallocate data for the new file");

@@ -60,13 +60,13 @@ Result<ImageInfo> query_info(BlockDevice& device, const std::string& filename);
 
 // Allocation status of a range, as `qemu-img map` and qemu-io `map`/`alloc` need it.
 struct BlockStatus {
-  uint64_t length = 0;       // bytes from the queried offset with the same status
-  bool data = false;         // reads come from a data cluster somewhere in the chain
-  bool zero = false;         // reads as zero
-  bool allocated = false;    // allocated in this layer (not from backing)
-  int depth = 0;             // 0 = this image, 1 = its backing file, ...
+  uint64_t length = 0;                  // bytes from the queried offset with the same status
+  bool data = false;                    // reads come from a data cluster somewhere in the chain
+  bool zero = false;                    // reads as zero
+  bool allocated = false;               // allocated in this layer (not from backing)
+  int depth = 0;                        // 0 = this image, 1 = its backing file, ...
   std::optional<uint64_t> host_offset;  // where the data lives in the file at `depth`
-  std::string file;          // filename of the layer at `depth`
+  std::string file;                     // filename of the layer at `depth`
   bool compressed = false;
 };
 Result<BlockStatus> block_status(BlockDevice& device, uint64_t offset, uint64_t length);
@@ -81,7 +81,8 @@ namespace corvid::block {
 // qemu-img resize / qemu-io truncate: grows (or, with shrink, shrinks) the virtual disk;
 // prealloc is off|metadata|falloc|full for the grown part (qcow2).
 Result<> resize_image(BlockDevice& device, uint64_t new_size, bool shrink);
-Result<> truncate_image(BlockDevice& device, uint64_t new_size, bool shrink, const std::string& prealloc = "off");
+Result<> truncate_image(BlockDevice& device, uint64_t new_size, bool shrink,
+                        const std::string& prealloc = "off");
 
 // Internal snapshots (qcow2). Unknown names/ids fail with ENOENT: apply with the message
 // "Failed to load snapshot: No such file or directory", delete with "snapshot not found".
@@ -95,7 +96,8 @@ Result<> amend_image(BlockDevice& device, const std::map<std::string, std::strin
 
 // Rewrites the backing file name and format in the header (rebase -u; commit/rebase end).
 // The open device keeps reading through the old backing file until it is reopened.
-Result<> change_backing_file(BlockDevice& device, const std::string& backing, const std::string& backing_fmt);
+Result<> change_backing_file(BlockDevice& device, const std::string& backing,
+                             const std::string& backing_fmt);
 
 // A compressed write of whole clusters (the image's last, partial cluster allowed), for
 // convert -c and qemu-io write -c. Clusters that do not compress are written plainly.

@@ -18,7 +18,8 @@ Result<ImageFile> ImageFile::open(const std::string& path, bool read_only, Cache
   f.cache_ = cache;
   int flags = (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
   // writethrough/directsync: every write is durable before it completes.
-  int sync_flag = (cache == CacheMode::kWritethrough || cache == CacheMode::kDirectSync) ? O_DSYNC : 0;
+  int sync_flag =
+      (cache == CacheMode::kWritethrough || cache == CacheMode::kDirectSync) ? O_DSYNC : 0;
   f.direct_ = cache == CacheMode::kNone || cache == CacheMode::kDirectSync;
   f.meta_ = UniqueFd(::open(path.c_str(), flags | sync_flag));
   if (!f.meta_) return errno_error("Could not open '{}': {}", path, std::strerror(errno));
@@ -39,7 +40,8 @@ bool ImageFile::is_aligned(uint64_t offset, const iovec* iov, int iovcnt) const 
   if (!direct_) return true;
   if (offset % kDirectAlign) return false;
   for (int i = 0; i < iovcnt; ++i) {
-    if (reinterpret_cast<uintptr_t>(iov[i].iov_base) % kDirectAlign || iov[i].iov_len % kDirectAlign)
+    if (reinterpret_cast<uintptr_t>(iov[i].iov_base) % kDirectAlign ||
+        iov[i].iov_len % kDirectAlign)
       return false;
   }
   return true;
@@ -66,8 +68,8 @@ Result<> ImageFile::pread(void* buf, size_t len, uint64_t offset) const {
 
 Result<> ImageFile::pwrite(const void* buf, size_t len, uint64_t offset) const {
   if (int err = fault_for_write())
-    return make_error(err, fmt::format("{}: write of {} bytes at offset {:#x} failed: {}", path_, len, offset,
-                                       std::strerror(err)));
+    return make_error(err, fmt::format("{}: write of {} bytes at offset {:#x} failed: {}", path_,
+                                       len, offset, std::strerror(err)));
   auto* p = static_cast<const uint8_t*>(buf);
   while (len > 0) {
     ssize_t n = ::pwrite(meta_fd(), p, len, static_cast<off_t>(offset));

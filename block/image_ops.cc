@@ -11,14 +11,17 @@ namespace {
 
 Result<qcow2::Device*> as_qcow2(BlockDevice& device, const char* what) {
   auto* q = dynamic_cast<qcow2::Device*>(&device);
-  if (q == nullptr) return errorf(ENOTSUP, "Format '{}' does not support {}", device.format_name(), what);
+  if (q == nullptr)
+    return errorf(ENOTSUP, "Format '{}' does not support {}", device.format_name(), what);
   return q;
 }
 
 }  // namespace
 
-Result<> truncate_image(BlockDevice& device, uint64_t new_size, bool shrink, const std::string& prealloc) {
-  if (auto* q = dynamic_cast<qcow2::Device*>(&device)) return q->truncate(new_size, shrink, prealloc);
+Result<> truncate_image(BlockDevice& device, uint64_t new_size, bool shrink,
+                        const std::string& prealloc) {
+  if (auto* q = dynamic_cast<qcow2::Device*>(&device))
+    return q->truncate(new_size, shrink, prealloc);
   if (prealloc != "off") return errorf(ENOTSUP, "Unsupported preallocation mode '{}'", prealloc);
   return resize_image(device, new_size, shrink);
 }
@@ -41,7 +44,8 @@ Result<> amend_image(BlockDevice& device, const std::map<std::string, std::strin
   return q->amend(options);
 }
 
-Result<> change_backing_file(BlockDevice& device, const std::string& backing, const std::string& backing_fmt) {
+Result<> change_backing_file(BlockDevice& device, const std::string& backing,
+                             const std::string& backing_fmt) {
   auto* q = CORVID_TRY(as_qcow2(device, "backing files"));
   return q->change_backing_file(backing, backing_fmt);
 }

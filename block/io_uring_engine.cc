@@ -30,7 +30,6 @@ class IoUringEngine final : public IoEngine {
   void wake() override { efd_.signal(); }
 
  public:
-
   void readv(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) override {
     io_uring_sqe* sqe = get_sqe();
     io_uring_prep_readv(sqe, fd, iov, iovcnt, offset);

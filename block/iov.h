@@ -33,15 +33,18 @@ void iov_for_range(const iovec* iov, int iovcnt, uint64_t skip, uint64_t len, Fn
 
 // Zero-fills iov from byte `from` on (short reads at EOF, unallocated ranges).
 inline void iov_zero_from(const iovec* iov, int iovcnt, uint64_t from) {
-  iov_for_range(iov, iovcnt, from, UINT64_MAX, [](uint8_t* p, uint64_t n) { std::memset(p, 0, n); });
+  iov_for_range(iov, iovcnt, from, UINT64_MAX,
+                [](uint8_t* p, uint64_t n) { std::memset(p, 0, n); });
 }
 
 // Appends the iovecs covering bytes [skip, skip + len) to out.
-inline void iov_slice(const iovec* iov, int iovcnt, uint64_t skip, uint64_t len, std::vector<iovec>& out) {
+inline void iov_slice(const iovec* iov, int iovcnt, uint64_t skip, uint64_t len,
+                      std::vector<iovec>& out) {
   iov_for_range(iov, iovcnt, skip, len, [&](uint8_t* p, uint64_t n) { out.push_back({p, n}); });
 }
 
-inline void iov_from_buf(const iovec* iov, int iovcnt, uint64_t skip, const uint8_t* buf, uint64_t len) {
+inline void iov_from_buf(const iovec* iov, int iovcnt, uint64_t skip, const uint8_t* buf,
+                         uint64_t len) {
   iov_for_range(iov, iovcnt, skip, len, [&](uint8_t* p, uint64_t n) {
     std::memcpy(p, buf, n);
     buf += n;

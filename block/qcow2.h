@@ -20,9 +20,9 @@
 
 #include "block/driver.h"
 #include "block/image_file.h"
+#include "block/iov.h"
 #include "block/qcow2_cache.h"
 #include "block/qcow2_format.h"
-#include "block/iov.h"
 #include "block/request_pool.h"
 
 namespace corvid::block {
@@ -59,8 +59,9 @@ struct Snapshot {
 class Device final : public ImageDriver {
  public:
   struct OpenState;  // chain bookkeeping (loop detection)
-  static Result<std::unique_ptr<ImageDriver>> open(const std::string& path, const OpenOptions& options,
-                                                   IoEngine* engine, std::unique_ptr<IoEngine> owned,
+  static Result<std::unique_ptr<ImageDriver>> open(const std::string& path,
+                                                   const OpenOptions& options, IoEngine* engine,
+                                                   std::unique_ptr<IoEngine> owned,
                                                    OpenState* chain, bool check_mode);
   ~Device() override;
 
@@ -96,8 +97,8 @@ class Device final : public ImageDriver {
   const Header& header() const { return header_; }
   // The second half of create(): refcounts for the first three clusters, the full header,
   // growth to `size` with the preallocation mode, the backing file.
-  Result<> finish_create(uint64_t size, const std::string& prealloc, const std::string& backing_file,
-                         const std::string& backing_fmt);
+  Result<> finish_create(uint64_t size, const std::string& prealloc,
+                         const std::string& backing_file, const std::string& backing_fmt);
   ImageDriver* backing() const { return backing_.get(); }
   uint64_t file_size() const;
 
@@ -123,7 +124,8 @@ class Device final : public ImageDriver {
   Result<uint64_t> get_refcount(uint64_t cluster_index);
   // Adds `addend` (negative: subtracts) to the refcount of every cluster in the byte range.
   // On failure the counts already changed are undone (once: the undo itself is not undone).
-  Result<> update_refcount(uint64_t offset, uint64_t length, int64_t addend, bool undo_on_error = true);
+  Result<> update_refcount(uint64_t offset, uint64_t length, int64_t addend,
+                           bool undo_on_error = true);
   Result<uint64_t> alloc_clusters_noref(uint64_t bytes);
   Result<uint64_t> alloc_clusters(uint64_t bytes);
   // Allocates `bytes` for a compressed cluster in a partly used cluster where possible.
@@ -160,7 +162,7 @@ class Device final : public ImageDriver {
     int pending = 0;
     int error = 0;
     std::string message;
-    std::vector<iovec> iovs;  // slices of the caller's iovec array (capacity is reused)
+    std::vector<iovec> iovs;     // slices of the caller's iovec array (capacity is reused)
     const iovec* iov = nullptr;  // the caller's vector on the single-extent fast path
     int iovcnt = 0;
     uint64_t len = 0;
@@ -177,7 +179,8 @@ class Device final : public ImageDriver {
   void finish_req(Req* r);
   Result<> read_compressed(uint64_t l2_entry, uint64_t in_cluster, uint8_t* out, uint64_t len);
   Result<> write_allocating(uint64_t offset, const iovec* iov, int iovcnt, uint64_t len);
-  Result<> cow_fill(uint64_t guest_cluster, uint64_t l2_entry, uint64_t from, uint64_t to, uint8_t* out);
+  Result<> cow_fill(uint64_t guest_cluster, uint64_t l2_entry, uint64_t from, uint64_t to,
+                    uint8_t* out);
   Result<> zero_clusters(uint64_t offset, uint64_t len, ZeroMode mode);
   bool reads_as_zero(uint64_t offset, uint64_t len);
   void data_request_done();
@@ -220,11 +223,11 @@ class Device final : public ImageDriver {
   std::vector<Snapshot> snapshots_;
   std::unique_ptr<ImageDriver> backing_;
   bool lazy_refcounts_ = false;
-  bool broken_ = false;             // a fatal corruption was signalled
+  bool broken_ = false;  // a fatal corruption was signalled
   bool corrupt_reported_ = false;
-  bool check_mode_ = false;         // opened for qemu-img check: close keeps the dirty bit
-  bool punch_freed_ = false;        // while a guest discard frees clusters
-  FILE* diag_ = stderr;             // check/repair diagnostics
+  bool check_mode_ = false;   // opened for qemu-img check: close keeps the dirty bit
+  bool punch_freed_ = false;  // while a guest discard frees clusters
+  FILE* diag_ = stderr;       // check/repair diagnostics
   bool closed_ = false;
   // Freed clusters are not reused while data requests are in flight (they might still land
   // in them); the allocator's scan position is lowered once the device is idle.
@@ -239,8 +242,10 @@ class Device final : public ImageDriver {
 
 Result<> create(const std::string& path, const CreateOptions& options);
 // Compresses a cluster into out (at most cap bytes); ENOSPC when it does not fit.
-Result<size_t> compress_cluster(uint8_t type, const uint8_t* in, size_t len, uint8_t* out, size_t cap);
-Result<> decompress_cluster(uint8_t type, const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len);
+Result<size_t> compress_cluster(uint8_t type, const uint8_t* in, size_t len, uint8_t* out,
+                                size_t cap);
+Result<> decompress_cluster(uint8_t type, const uint8_t* in, size_t in_len, uint8_t* out,
+                            size_t out_len);
 std::string resolve_backing_path(const std::string& image, const std::string& backing);
 
 }  // namespace qcow2

@@ -10,7 +10,8 @@ namespace corvid::block::qcow2 {
 
 Result<> Device::change_backing_file(const std::string& backing, const std::string& backing_fmt) {
   if (read_only()) return make_error(EACCES, "Image is read-only");
-  if (backing.size() > kMaxBackingNameLength) return make_error(EINVAL, "Backing file name too long");
+  if (backing.size() > kMaxBackingNameLength)
+    return make_error(EINVAL, "Backing file name too long");
   Header saved = header_;
   header_.backing_file = backing;
   header_.backing_format = backing.empty() ? std::string() : backing_fmt;
@@ -68,15 +69,17 @@ Result<> Device::amend(const std::map<std::string, std::string>& options) {
         return errorf(EINVAL, "Parameter 'version' does not accept value '{}'", v);
       }
     } else if (key == "lazy_refcounts") {
-      if (v != "on" && v != "off") return errorf(EINVAL, "Parameter 'lazy_refcounts' expects 'on' or 'off'");
+      if (v != "on" && v != "off")
+        return errorf(EINVAL, "Parameter 'lazy_refcounts' expects 'on' or 'off'");
       lazy = v == "on";
     } else if (key == "refcount_bits") {
       if (std::strtoul(v.c_str(), nullptr, 10) != (1u << header_.refcount_order))
         return make_error(ENOTSUP, "Changing the refcount width is not supported by corvid");
     } else if (key == "size" || key == "backing_file" || key == "backing_fmt") {
       return errorf(ENOTSUP, "Changing option '{}' with amend is not supported by corvid", key);
-    } else if (key == "cluster_size" || key == "preallocation" || key == "encryption" || key == "compression_type" ||
-               key == "extended_l2" || key == "data_file" || key == "data_file_raw") {
+    } else if (key == "cluster_size" || key == "preallocation" || key == "encryption" ||
+               key == "compression_type" || key == "extended_l2" || key == "data_file" ||
+               key == "data_file_raw") {
       return errorf(ENOTSUP, "Changing option '{}' is not supported", key);
     } else {
       return errorf(EINVAL, "Invalid parameter '{}'", key);
@@ -86,8 +89,9 @@ Result<> Device::amend(const std::map<std::string, std::string>& options) {
   bool new_lazy = lazy.value_or(header_.compatible_features & kCompatLazyRefcounts);
   if (new_lazy && new_version < 3) {
     if (lazy.value_or(false)) {
-      return make_error(EINVAL, "Lazy refcounts only supported with compatibility level 1.1 and above "
-                                "(use compat=1.1 or greater)");
+      return make_error(EINVAL,
+                        "Lazy refcounts only supported with compatibility level 1.1 and above "
+                        "(use compat=1.1 or greater)");
     }
     new_lazy = false;  // downgrading drops lazy refcounts after a clean write-back
   }

@@ -53,7 +53,8 @@ void Checker::inc(uint64_t offset, uint64_t size) {
   int64_t file_len = static_cast<int64_t>(d_.file_size());
   if (static_cast<int64_t>(offset + size) - file_len >= static_cast<int64_t>(d_.cluster_size_)) {
     std::fprintf(d_.diag_,
-                 "ERROR: counting reference for region exceeding the end of the file by one cluster or more: "
+                 "ERROR: counting reference for region exceeding the end of the file by one "
+                 "cluster or more: "
                  "offset 0x%" PRIx64 " size 0x%" PRIx64 "\n",
                  offset, size);
     res_.corruptions++;
@@ -68,7 +69,8 @@ void Checker::inc(uint64_t offset, uint64_t size) {
     if (rc == d_.refcount_max()) {
       std::fprintf(d_.diag_, "ERROR: overflow cluster offset=0x%" PRIx64 "\n", c);
       std::fprintf(d_.diag_,
-                   "Use qemu-img amend to increase the refcount entry width or qemu-img convert to create a clean "
+                   "Use qemu-img amend to increase the refcount entry width or qemu-img convert to "
+                   "create a clean "
                    "copy if the image cannot be opened for writing\n");
       res_.corruptions++;
       continue;
@@ -92,7 +94,8 @@ Result<> Checker::check_l2(uint64_t l2_offset, bool frag_info, RepairMode fix) {
       case ClusterType::kCompressed: {
         if (e & kOflagCopied) {
           std::fprintf(d_.diag_,
-                       "ERROR: coffset=0x%" PRIx64 ": copied flag must never be set for compressed clusters\n",
+                       "ERROR: coffset=0x%" PRIx64
+                       ": copied flag must never be set for compressed clusters\n",
                        e & d_.coffset_mask_);
           e &= ~kOflagCopied;
           res_.corruptions++;
@@ -113,13 +116,16 @@ Result<> Checker::check_l2(uint64_t l2_offset, bool frag_info, RepairMode fix) {
           res_.corruptions++;
           if (e & kOflagZero) {
             bool repair = fix == RepairMode::kAll;
-            std::fprintf(d_.diag_, "%s offset=%" PRIx64 ": Preallocated cluster is not properly aligned; L2 entry corrupted.\n",
+            std::fprintf(d_.diag_,
+                         "%s offset=%" PRIx64
+                         ": Preallocated cluster is not properly aligned; L2 entry corrupted.\n",
                          repair ? "Repairing" : "ERROR", off);
             if (repair) {
               uint8_t be[8];
               store_be64(be, kOflagZero);
               if (d_.file_.pwrite(be, 8, l2_offset + i * 8)) {
-                if (CachedTable* c = d_.l2_cache_->lookup(l2_offset)) std::memcpy(&c->data[i * 8], be, 8);
+                if (CachedTable* c = d_.l2_cache_->lookup(l2_offset))
+                  std::memcpy(&c->data[i * 8], be, 8);
                 res_.corruptions--;
                 res_.corruptions_fixed++;
                 continue;
@@ -127,7 +133,9 @@ Result<> Checker::check_l2(uint64_t l2_offset, bool frag_info, RepairMode fix) {
               res_.check_errors++;
             }
           } else {
-            std::fprintf(d_.diag_, "ERROR offset=%" PRIx64 ": Data cluster is not properly aligned; L2 entry corrupted.\n",
+            std::fprintf(d_.diag_,
+                         "ERROR offset=%" PRIx64
+                         ": Data cluster is not properly aligned; L2 entry corrupted.\n",
                          off);
           }
         }
@@ -165,7 +173,9 @@ Result<> Checker::check_l1(uint64_t l1_offset, uint64_t l1_size, bool frag_info,
     if (!l2) continue;
     inc(l2, d_.cluster_size_);
     if (l2 & (d_.cluster_size_ - 1)) {
-      std::fprintf(d_.diag_, "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry corrupted\n", l2);
+      std::fprintf(
+          d_.diag_,
+          "ERROR l2_offset=%" PRIx64 ": Table is not cluster aligned; L1 entry corrupted\n", l2);
       res_.corruptions++;
     }
     CORVID_TRY_VOID(check_l2(l2, frag_info, fix));
@@ -185,7 +195,10 @@ Result<> Checker::check_refblocks(RepairMode fix) {
       continue;
     }
     if (off & (cs - 1)) {
-      std::fprintf(d_.diag_, "ERROR refcount block %" PRIu64 " is not cluster aligned; refcount table entry corrupted\n", i);
+      std::fprintf(d_.diag_,
+                   "ERROR refcount block %" PRIu64
+                   " is not cluster aligned; refcount table entry corrupted\n",
+                   i);
       res_.corruptions++;
       rebuild_ = true;
       continue;
@@ -193,7 +206,8 @@ Result<> Checker::check_refblocks(RepairMode fix) {
     if (cluster >= nb_clusters_ && off) {
       res_.corruptions++;
       bool repair = fix == RepairMode::kAll;
-      std::fprintf(d_.diag_, "%s refcount block %" PRIu64 " is outside image\n", repair ? "Repairing" : "ERROR", i);
+      std::fprintf(d_.diag_, "%s refcount block %" PRIu64 " is outside image\n",
+                   repair ? "Repairing" : "ERROR", i);
       if (repair) {
         auto t = d_.file_.truncate(off + cs);
         if (t) {
@@ -211,7 +225,8 @@ Result<> Checker::check_refblocks(RepairMode fix) {
     if (off) {
       inc(off, cs);
       if (get(cluster) != 1) {
-        std::fprintf(d_.diag_, "ERROR refcount block %" PRIu64 " refcount=%" PRIu64 "\n", i, get(cluster));
+        std::fprintf(d_.diag_, "ERROR refcount block %" PRIu64 " refcount=%" PRIu64 "\n", i,
+                     get(cluster));
         res_.corruptions++;
         rebuild_ = true;
       }
@@ -237,7 +252,8 @@ Result<> Checker::calculate(RepairMode fix) {
     }
     if (sn.l1_size > kMaxL1Bytes / 8) {
       std::fprintf(d_.diag_,
-                   "ERROR snapshot %s (%s) l1_size=%#" PRIx32 ": L1 table is too large; snapshot table entry corrupted\n",
+                   "ERROR snapshot %s (%s) l1_size=%#" PRIx32
+                   ": L1 table is too large; snapshot table entry corrupted\n",
                    sn.id.c_str(), sn.name.c_str(), sn.l1_size);
       res_.corruptions++;
       continue;
@@ -253,7 +269,8 @@ void Checker::compare(RepairMode fix, int64_t* highest) {
   for (uint64_t i = 0; i < nb_clusters_; ++i) {
     auto r1 = d_.get_refcount(i);
     if (!r1) {
-      std::fprintf(d_.diag_, "Can't get refcount for cluster %" PRIu64 ": %s\n", i, std::strerror(r1.error().code ? r1.error().code : EIO));
+      std::fprintf(d_.diag_, "Can't get refcount for cluster %" PRIu64 ": %s\n", i,
+                   std::strerror(r1.error().code ? r1.error().code : EIO));
       res_.check_errors++;
       continue;
     }
@@ -269,7 +286,10 @@ void Checker::compare(RepairMode fix, int64_t* highest) {
       fixed = &res_.corruptions_fixed;
     }
     std::fprintf(d_.diag_, "%s cluster %" PRIu64 " refcount=%" PRIu64 " reference=%" PRIu64 "\n",
-                 fixed ? "Repairing" : rc1 < rc2 ? "ERROR" : "Leaked", i, rc1, rc2);
+                 fixed       ? "Repairing"
+                 : rc1 < rc2 ? "ERROR"
+                             : "Leaked",
+                 i, rc1, rc2);
     if (fixed) {
       int64_t diff = rc1 > rc2 ? -static_cast<int64_t>(rc1 - rc2) : static_cast<int64_t>(rc2 - rc1);
       // Clusters a repair frees are discarded in the file (QEMU's QCOW2_DISCARD_ALWAYS).
@@ -311,7 +331,8 @@ uint64_t Checker::alloc_imrt(uint64_t count, uint64_t* first_free) {
 
 // Writes a refblock (a slice of the IMRT) for every block of [first, end) that holds
 // non-zero counts; returns whether the on-disk reftable had to grow.
-bool Checker::write_refblocks(uint64_t first, uint64_t end, std::vector<uint64_t>& table, Error* err) {
+bool Checker::write_refblocks(uint64_t first, uint64_t end, std::vector<uint64_t>& table,
+                              Error* err) {
   const uint64_t cs = d_.cluster_size_;
   const uint32_t bits = d_.refblock_bits_;
   uint64_t first_free = 0;
@@ -388,8 +409,8 @@ Result<> Checker::rebuild() {
 }
 
 Result<> Checker::check_copied(RepairMode fix) {
-  bool repair = fix == RepairMode::kAll ||
-                (fix == RepairMode::kLeaks && !res_.check_errors && !res_.corruptions && !res_.leaks);
+  bool repair = fix == RepairMode::kAll || (fix == RepairMode::kLeaks && !res_.check_errors &&
+                                            !res_.corruptions && !res_.leaks);
   const uint64_t cs = d_.cluster_size_;
   std::vector<uint8_t> table(cs);
   for (uint64_t i = 0; i < d_.l1_.size(); ++i) {
@@ -400,7 +421,9 @@ Result<> Checker::check_copied(RepairMode fix) {
     if (!rc) continue;
     if ((*rc == 1) != bool(l1e & kOflagCopied)) {
       res_.corruptions++;
-      std::fprintf(d_.diag_, "%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
+      std::fprintf(d_.diag_,
+                   "%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%" PRIx64 " refcount=%" PRIu64
+                   "\n",
                    repair ? "Repairing" : "ERROR", static_cast<int>(i), l1e, *rc);
       if (repair) {
         d_.l1_[i] = *rc == 1 ? l1e | kOflagCopied : l1e & ~kOflagCopied;
@@ -426,7 +449,8 @@ Result<> Checker::check_copied(RepairMode fix) {
       if (!drc) continue;
       if ((*drc == 1) != bool(e & kOflagCopied)) {
         res_.corruptions++;
-        std::fprintf(d_.diag_, "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
+        std::fprintf(d_.diag_,
+                     "%s OFLAG_COPIED data cluster: l2_entry=%" PRIx64 " refcount=%" PRIu64 "\n",
                      repair ? "Repairing" : "ERROR", e, *drc);
         if (repair) {
           store_be64(&table[j * 8], *drc == 1 ? e | kOflagCopied : e & ~kOflagCopied);
@@ -477,7 +501,8 @@ Result<> Checker::check_refcounts(RepairMode fix) {
     if (rebuild_) std::fprintf(d_.diag_, "ERROR rebuilt refcount structure is still broken\n");
     fresh_leaks = res_.leaks;
     res_ = saved;
-    if (res_.corruptions < old.corruptions) res_.corruptions_fixed += old.corruptions - res_.corruptions;
+    if (res_.corruptions < old.corruptions)
+      res_.corruptions_fixed += old.corruptions - res_.corruptions;
     if (res_.leaks < old.leaks) res_.leaks_fixed += old.leaks - res_.leaks;
     res_.leaks += fresh_leaks;
   } else if (fix != RepairMode::kNone) {

@@ -11,14 +11,16 @@
 namespace corvid::block::qcow2 {
 namespace {
 
-const char* const kOverlapNames[] = {"qcow2_header",  "active L1 table", "active L2 table", "refcount table",
-                                     "refcount block", "snapshot table",  "inactive L1 table"};
+const char* const kOverlapNames[] = {"qcow2_header",     "active L1 table", "active L2 table",
+                                     "refcount table",   "refcount block",  "snapshot table",
+                                     "inactive L1 table"};
 
 }  // namespace
 
 ClusterType Device::entry_type(uint64_t e) const {
   if (e & kOflagCompressed) return ClusterType::kCompressed;
-  if (e & kOflagZero) return (e & kL2eOffsetMask) ? ClusterType::kZeroAlloc : ClusterType::kZeroPlain;
+  if (e & kOflagZero)
+    return (e & kL2eOffsetMask) ? ClusterType::kZeroAlloc : ClusterType::kZeroPlain;
   if (!(e & kL2eOffsetMask)) return ClusterType::kUnallocated;
   return ClusterType::kNormal;
 }
@@ -35,8 +37,8 @@ Result<CachedTable*> Device::l2_table(uint64_t l1_index, uint64_t* l2_offset) {
   uint64_t off = l1_[l1_index] & kL1eOffsetMask;
   if (off == 0) return nullptr;
   if (off & (cluster_size_ - 1)) {
-    return tl::unexpected(
-        corruption(fmt::format("L2 table offset {} unaligned (L1 index: {})", hexc(off), hexc(l1_index))));
+    return tl::unexpected(corruption(
+        fmt::format("L2 table offset {} unaligned (L1 index: {})", hexc(off), hexc(l1_index))));
   }
   *l2_offset = off;
   return l2_cache_->get(file_, off);
@@ -48,7 +50,8 @@ Result<Extent> Device::map(uint64_t offset, uint64_t max_length) {
   const uint64_t cluster = offset >> header_.cluster_bits;
   const uint64_t l1_index = cluster >> l2_bits_;
   const uint64_t l2_index = cluster & (l2_entries_ - 1);
-  max_length = std::min(max_length, ((l2_entries_ - l2_index) << header_.cluster_bits) - in_cluster);
+  max_length =
+      std::min(max_length, ((l2_entries_ - l2_index) << header_.cluster_bits) - in_cluster);
   uint64_t l2_offset;
   CachedTable* t = CORVID_TRY(l2_table(l1_index, &l2_offset));
   if (t == nullptr) {
@@ -65,9 +68,9 @@ Result<Extent> Device::map(uint64_t offset, uint64_t max_length) {
   if (x.type == ClusterType::kNormal || x.type == ClusterType::kZeroAlloc) {
     uint64_t host = e0 & kL2eOffsetMask;
     if (host & (cluster_size_ - 1)) {
-      return tl::unexpected(corruption(fmt::format(
-          "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})", hexc(host),
-          hexc(l2_offset), hexc(l2_index))));
+      return tl::unexpected(corruption(
+          fmt::format("Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})",
+                      hexc(host), hexc(l2_offset), hexc(l2_index))));
     }
     x.host_offset = host + in_cluster;
     while (n < want) {
@@ -190,8 +193,10 @@ Result<> Device::check_overlap(uint64_t offset, uint64_t length) {
     add(0, cluster_size_, 0);
     add(header_.l1_table_offset, l1_.size() * 8, 1);
     for (uint64_t e : l1_) add(e & kL1eOffsetMask, (e & kL1eOffsetMask) ? cluster_size_ : 0, 2);
-    add(header_.refcount_table_offset, uint64_t{header_.refcount_table_clusters} * cluster_size_, 3);
-    for (uint64_t e : reftable_) add(e & kReftOffsetMask, (e & kReftOffsetMask) ? cluster_size_ : 0, 4);
+    add(header_.refcount_table_offset, uint64_t{header_.refcount_table_clusters} * cluster_size_,
+        3);
+    for (uint64_t e : reftable_)
+      add(e & kReftOffsetMask, (e & kReftOffsetMask) ? cluster_size_ : 0, 4);
     if (header_.nb_snapshots) add(header_.snapshots_offset, cluster_size_, 5);
     for (const auto& s : snapshots_) add(s.l1_table_offset, uint64_t{s.l1_size} * 8, 6);
     std::sort(overlap_map_.begin(), overlap_map_.end());
@@ -204,8 +209,9 @@ Result<> Device::check_overlap(uint64_t offset, uint64_t length) {
     --it;
     uint64_t len = it->second >> 3;
     if (it->first + len > offset) {
-      return tl::unexpected(corruption(fmt::format("Preventing invalid write on metadata (overlaps with {})",
-                                                   kOverlapNames[it->second & 7])));
+      return tl::unexpected(
+          corruption(fmt::format("Preventing invalid write on metadata (overlaps with {})",
+                                 kOverlapNames[it->second & 7])));
     }
     // Ranges are at most one table long; stop once they cannot reach us.
     if (it->first + (kMaxL1Bytes + kMaxReftableBytes) < offset) break;

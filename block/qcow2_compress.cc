@@ -12,7 +12,8 @@
 
 namespace corvid::block::qcow2 {
 
-Result<size_t> compress_cluster(uint8_t type, const uint8_t* in, size_t len, uint8_t* out, size_t cap) {
+Result<size_t> compress_cluster(uint8_t type, const uint8_t* in, size_t len, uint8_t* out,
+                                size_t cap) {
   if (type == 1) {
     size_t n = ZSTD_compress(out, cap, in, len, ZSTD_CLEVEL_DEFAULT);
     if (ZSTD_isError(n)) return make_error(ENOSPC, "cluster does not compress");
@@ -32,7 +33,8 @@ Result<size_t> compress_cluster(uint8_t type, const uint8_t* in, size_t len, uin
   return produced;
 }
 
-Result<> decompress_cluster(uint8_t type, const uint8_t* in, size_t in_len, uint8_t* out, size_t out_len) {
+Result<> decompress_cluster(uint8_t type, const uint8_t* in, size_t in_len, uint8_t* out,
+                            size_t out_len) {
   if (type == 1) {
     ZSTD_DCtx* d = ZSTD_createDCtx();
     if (!d) return make_error(ENOMEM, "ZSTD_createDCtx failed");
@@ -75,7 +77,8 @@ Result<> Device::write_compressed(uint64_t offset, const void* buf, size_t len) 
   std::vector<uint8_t> in(cluster_size_, 0);
   std::memcpy(in.data(), buf, len);
   std::vector<uint8_t> out(cluster_size_);
-  auto n = compress_cluster(header_.compression_type, in.data(), cluster_size_, out.data(), cluster_size_ - 1);
+  auto n = compress_cluster(header_.compression_type, in.data(), cluster_size_, out.data(),
+                            cluster_size_ - 1);
   if (!n) {
     // Incompressible: an ordinary cluster (QEMU does the same).
     iovec v{const_cast<void*>(buf), len};

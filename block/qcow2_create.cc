@@ -50,7 +50,8 @@ Result<CreateParams> parse_params(const CreateOptions& options) {
     } else if (key == "refcount_bits") {
       auto bits = parse_size(v);
       if (!bits || *bits == 0 || *bits > 64 || (*bits & (*bits - 1)))
-        return make_error(EINVAL, "Refcount width must be a power of two and may not exceed 64 bits");
+        return make_error(EINVAL,
+                          "Refcount width must be a power of two and may not exceed 64 bits");
       p.refcount_order = static_cast<uint32_t>(__builtin_ctzll(*bits));
     } else if (key == "lazy_refcounts") {
       p.lazy_refcounts = CORVID_TRY(parse_bool(key, v));
@@ -73,7 +74,8 @@ Result<CreateParams> parse_params(const CreateOptions& options) {
     } else if (key == "extended_l2") {
       if (CORVID_TRY(parse_bool(key, v)))
         return make_error(ENOTSUP, "Extended L2 entries are not supported by corvid");
-    } else if (key == "encryption" || key == "encrypt.format" || key == "data_file" || key == "data_file_raw") {
+    } else if (key == "encryption" || key == "encrypt.format" || key == "data_file" ||
+               key == "data_file_raw") {
       if (key == "encryption" && !CORVID_TRY(parse_bool(key, v))) continue;
       if (key == "data_file_raw" && !CORVID_TRY(parse_bool(key, v))) continue;
       return errorf(ENOTSUP, "Option '{}' is not supported by corvid", key);
@@ -85,19 +87,26 @@ Result<CreateParams> parse_params(const CreateOptions& options) {
   }
   if (p.version < 3) {
     if (p.refcount_order != 4)
-      return make_error(EINVAL, "Different refcount widths than 16 bits require compatibility level 1.1 or above "
-                                "(use version=v3 or greater)");
+      return make_error(
+          EINVAL,
+          "Different refcount widths than 16 bits require compatibility level 1.1 or above "
+          "(use version=v3 or greater)");
     if (p.lazy_refcounts)
-      return make_error(EINVAL, "Lazy refcounts only supported with compatibility level 1.1 and above "
-                                "(use version=v3 or greater)");
+      return make_error(EINVAL,
+                        "Lazy refcounts only supported with compatibility level 1.1 and above "
+                        "(use version=v3 or greater)");
     if (p.compression_type != 0)
-      return make_error(EINVAL, "Non-zlib compression type is only supported with compatibility level 1.1 and "
-                                "above (use version=v3 or greater)");
+      return make_error(
+          EINVAL,
+          "Non-zlib compression type is only supported with compatibility level 1.1 and "
+          "above (use version=v3 or greater)");
   }
   if (!p.backing_fmt.empty() && p.backing_file.empty())
     return make_error(EINVAL, "Backing format cannot be used without backing file");
   if (!p.backing_file.empty() && p.preallocation != "off")
-    return make_error(EINVAL, "Backing file and preallocation can only be used at the same time if extended_l2 is on");
+    return make_error(
+        EINVAL,
+        "Backing file and preallocation can only be used at the same time if extended_l2 is on");
   return p;
 }
 
@@ -126,7 +135,9 @@ Result<> create(const std::string& path, const CreateOptions& options) {
   const uint64_t vsize = (*size + 511) & ~uint64_t{511};
   const uint64_t l1_cover = cs * (cs / 8);
   if (vsize / l1_cover + 1 > kMaxL1Bytes / 8)
-    return make_error(EFBIG, "The image size is too large for file format 'qcow2' (try using a larger cluster size)");
+    return make_error(
+        EFBIG,
+        "The image size is too large for file format 'qcow2' (try using a larger cluster size)");
 
   {
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
@@ -145,7 +156,8 @@ Result<> create(const std::string& path, const CreateOptions& options) {
       return errno_error("Could not write qcow2 header: {}", std::strerror(errno));
     std::vector<uint8_t> tables(2 * cs, 0);
     store_be64(tables.data(), 2 * cs);
-    if (::pwrite(fd.get(), tables.data(), tables.size(), static_cast<off_t>(cs)) != static_cast<ssize_t>(tables.size()))
+    if (::pwrite(fd.get(), tables.data(), tables.size(), static_cast<off_t>(cs)) !=
+        static_cast<ssize_t>(tables.size()))
       return errno_error("Could not write refcount table: {}", std::strerror(errno));
   }
 

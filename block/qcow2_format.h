@@ -14,8 +14,8 @@ namespace corvid::block::qcow2 {
 constexpr uint32_t kMagic = 0x514649fb;
 constexpr uint32_t kMinClusterBits = 9, kMaxClusterBits = 21;
 constexpr uint32_t kV2HeaderLength = 72, kV3HeaderLength = 104, kV3WrittenHeaderLength = 112;
-constexpr uint64_t kMaxL1Bytes = 32ull << 20;        // QCOW_MAX_L1_SIZE
-constexpr uint64_t kMaxReftableBytes = 8ull << 20;   // QCOW_MAX_REFTABLE_SIZE
+constexpr uint64_t kMaxL1Bytes = 32ull << 20;       // QCOW_MAX_L1_SIZE
+constexpr uint64_t kMaxReftableBytes = 8ull << 20;  // QCOW_MAX_REFTABLE_SIZE
 constexpr uint32_t kMaxSnapshots = 65536;
 constexpr uint32_t kMaxBackingNameLength = 1023;
 
@@ -79,7 +79,7 @@ struct Header {
   uint64_t autoclear_features = 0;
   uint32_t refcount_order = 4;
   uint32_t header_length = kV3WrittenHeaderLength;
-  uint8_t compression_type = 0;  // 0 zlib, 1 zstd
+  uint8_t compression_type = 0;                // 0 zlib, 1 zstd
   std::vector<uint8_t> unknown_header_fields;  // bytes 112..header_length, kept verbatim
 
   std::string backing_file;
@@ -101,7 +101,9 @@ Result<Header> parse_header(const uint8_t* buf, size_t len, size_t* need);
 Result<std::vector<uint8_t>> serialize_header(const Header& h);
 
 // C's "%#" PRIx64: QEMU's messages print zero as "0", anything else as "0x...".
-inline std::string hexc(uint64_t v) { return v ? fmt::format("{:#x}", v) : std::string("0"); }
+inline std::string hexc(uint64_t v) {
+  return v ? fmt::format("{:#x}", v) : std::string("0");
+}
 
 // "dirty bit, lazy refcounts" etc. names for the feature table, as QEMU writes it.
 std::vector<uint8_t> feature_table_extension();

@@ -14,9 +14,9 @@ struct FeatureName {
   const char* name;
 };
 constexpr FeatureName kFeatureNames[] = {
-    {0, 0, "dirty bit"},      {0, 1, "corrupt bit"},         {0, 2, "external data file"},
+    {0, 0, "dirty bit"},        {0, 1, "corrupt bit"},         {0, 2, "external data file"},
     {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
-    {2, 0, "bitmaps"},        {2, 1, "raw external data"},
+    {2, 0, "bitmaps"},          {2, 1, "raw external data"},
 };
 
 void put_extension(std::vector<uint8_t>& out, uint32_t magic, const uint8_t* data, size_t len) {
@@ -35,7 +35,8 @@ std::string unsupported_features(uint64_t mask, const uint8_t* table, size_t tab
     if (!(mask & bit)) continue;
     mask &= ~bit;
     if (!text.empty()) text += ", ";
-    text.append(reinterpret_cast<const char*>(&table[i + 2]), strnlen(reinterpret_cast<const char*>(&table[i + 2]), 46));
+    text.append(reinterpret_cast<const char*>(&table[i + 2]),
+                strnlen(reinterpret_cast<const char*>(&table[i + 2]), 46));
   }
   if (mask) {
     if (!text.empty()) text += ", ";
@@ -58,7 +59,8 @@ std::vector<uint8_t> feature_table_extension() {
 
 Result<Header> parse_header(const uint8_t* buf, size_t len, size_t* need) {
   *need = 0;
-  if (len < kV2HeaderLength) return make_error(EINVAL, "Could not read qcow2 header: Invalid argument");
+  if (len < kV2HeaderLength)
+    return make_error(EINVAL, "Could not read qcow2 header: Invalid argument");
   Header h;
   if (load_be32(buf) != kMagic) return make_error(EINVAL, "Image is not in qcow2 format");
   h.version = load_be32(buf + 4);
@@ -144,7 +146,8 @@ Result<Header> parse_header(const uint8_t* buf, size_t len, size_t* need) {
                                        feature_table_len));
   }
   // Compression type and its incompatible bit must agree (QEMU validate_compression_type).
-  if (h.compression_type > 1) return errorf(ENOTSUP, "Unknown compression type '{}'", h.compression_type);
+  if (h.compression_type > 1)
+    return errorf(ENOTSUP, "Unknown compression type '{}'", h.compression_type);
   bool bit = h.incompatible_features & kIncompatCompression;
   if (h.compression_type != 0 && !bit)
     return make_error(EINVAL, "qcow2: Compression type incompatible feature bit must be set");
@@ -154,9 +157,11 @@ Result<Header> parse_header(const uint8_t* buf, size_t len, size_t* need) {
     return make_error(EINVAL, "Reference count entry width too large; may not exceed 64 bits");
 
   if (h.backing_file_offset) {
-    if (h.backing_file_size > kMaxBackingNameLength || h.backing_file_size > cs - h.backing_file_offset)
+    if (h.backing_file_size > kMaxBackingNameLength ||
+        h.backing_file_size > cs - h.backing_file_offset)
       return make_error(EINVAL, "Backing file name too long");
-    h.backing_file.assign(reinterpret_cast<const char*>(buf + h.backing_file_offset), h.backing_file_size);
+    h.backing_file.assign(reinterpret_cast<const char*>(buf + h.backing_file_offset),
+                          h.backing_file_size);
   }
   return h;
 }
@@ -182,7 +187,8 @@ Result<std::vector<uint8_t>> serialize_header(const Header& h) {
     store_be64(b + 80, h.compatible_features);
     store_be64(b + 88, h.autoclear_features);
     store_be32(b + 96, h.refcount_order);
-    store_be32(b + 100, static_cast<uint32_t>(kV3WrittenHeaderLength + h.unknown_header_fields.size()));
+    store_be32(b + 100,
+               static_cast<uint32_t>(kV3WrittenHeaderLength + h.unknown_header_fields.size()));
     b[104] = h.compression_type;
     out.insert(out.end(), h.unknown_header_fields.begin(), h.unknown_header_fields.end());
   }
@@ -190,7 +196,8 @@ Result<std::vector<uint8_t>> serialize_header(const Header& h) {
     put_extension(out, kExtBackingFormat, reinterpret_cast<const uint8_t*>(h.backing_format.data()),
                   h.backing_format.size());
   }
-  if (h.data_file) put_extension(out, kExtDataFile, h.data_file->data.data(), h.data_file->data.size());
+  if (h.data_file)
+    put_extension(out, kExtDataFile, h.data_file->data.data(), h.data_file->data.size());
   if (h.crypto) put_extension(out, kExtCrypto, h.crypto->data.data(), h.crypto->data.size());
   // QEMU adds the feature table to v3 images only when it fits comfortably (clusters > 4 KiB).
   if (h.version >= 3 && cs > 4096) {
@@ -198,14 +205,17 @@ Result<std::vector<uint8_t>> serialize_header(const Header& h) {
     put_extension(out, kExtFeatureTable, t.data(), t.size());
   }
   if (h.bitmaps) put_extension(out, kExtBitmaps, h.bitmaps->data.data(), h.bitmaps->data.size());
-  for (const auto& e : h.unknown_extensions) put_extension(out, e.magic, e.data.data(), e.data.size());
+  for (const auto& e : h.unknown_extensions)
+    put_extension(out, e.magic, e.data.data(), e.data.size());
   put_extension(out, kExtEnd, nullptr, 0);
   if (!h.backing_file.empty()) {
-    if (h.backing_file.size() > kMaxBackingNameLength) return make_error(EINVAL, "Backing file name too long");
+    if (h.backing_file.size() > kMaxBackingNameLength)
+      return make_error(EINVAL, "Backing file name too long");
     store_be64(out.data() + 8, out.size());
     out.insert(out.end(), h.backing_file.begin(), h.backing_file.end());
   }
-  if (out.size() > cs) return make_error(ENOSPC, "Header extensions do not fit into the first cluster");
+  if (out.size() > cs)
+    return make_error(ENOSPC, "Header extensions do not fit into the first cluster");
   out.resize(cs, 0);
   return out;
 }

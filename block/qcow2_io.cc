@@ -150,7 +150,8 @@ void Device::read(uint64_t offset, const iovec* iov, int iovcnt, Completion done
     }
     size_t before = r->iovs.size();
     iov_slice(iov, iovcnt, pos, x->length, r->iovs);
-    pieces.push_back({x->type, offset + pos, x->host_offset, x->length, x->l2_entry, before, r->iovs.size() - before});
+    pieces.push_back({x->type, offset + pos, x->host_offset, x->length, x->l2_entry, before,
+                      r->iovs.size() - before});
     pos += x->length;
   }
   if (r->error == 0) {
@@ -172,7 +173,8 @@ void Device::read(uint64_t offset, const iovec* iov, int iovcnt, Completion done
         }
         case ClusterType::kCompressed: {
           scratch_.resize(p.len);
-          auto c = read_compressed(p.l2_entry, p.guest & (cluster_size_ - 1), scratch_.data(), p.len);
+          auto c =
+              read_compressed(p.l2_entry, p.guest & (cluster_size_ - 1), scratch_.data(), p.len);
           if (!c) {
             fail(c.error());
           } else {
@@ -233,7 +235,8 @@ void Device::write(uint64_t offset, const iovec* iov, int iovcnt, Completion don
     }
     x = tl::unexpected(ov.error());
   }
-  Result<> res = x ? write_allocating(offset, iov, iovcnt, len) : Result<>(tl::unexpected(x.error()));
+  Result<> res =
+      x ? write_allocating(offset, iov, iovcnt, len) : Result<>(tl::unexpected(x.error()));
   if (!res) {
     r->error = res.error().code ? res.error().code : EIO;
     r->message = res.error().message;
@@ -241,14 +244,17 @@ void Device::write(uint64_t offset, const iovec* iov, int iovcnt, Completion don
   release(r);
 }
 
-Result<> Device::read_compressed(uint64_t l2_entry, uint64_t in_cluster, uint8_t* out, uint64_t len) {
+Result<> Device::read_compressed(uint64_t l2_entry, uint64_t in_cluster, uint8_t* out,
+                                 uint64_t len) {
   auto [coffset, csize] = compressed_range(l2_entry);
   std::vector<uint8_t> in(csize);
   CORVID_TRY_VOID(file_.pread(in.data(), csize, coffset));
   std::vector<uint8_t> cluster(cluster_size_);
-  auto r = decompress_cluster(header_.compression_type, in.data(), csize, cluster.data(), cluster_size_);
+  auto r =
+      decompress_cluster(header_.compression_type, in.data(), csize, cluster.data(), cluster_size_);
   if (!r) {
-    return tl::unexpected(corruption(fmt::format("Could not decompress cluster at host offset {}", hexc(coffset))));
+    return tl::unexpected(
+        corruption(fmt::format("Could not decompress cluster at host offset {}", hexc(coffset))));
   }
   std::memcpy(out, cluster.data() + in_cluster, len);
   return {};
@@ -284,7 +290,8 @@ Result<> Device::read_sync_chain(uint64_t offset, uint8_t* buf, uint64_t len) {
   return {};
 }
 
-Result<> Device::cow_fill(uint64_t guest_cluster, uint64_t l2_entry, uint64_t from, uint64_t to, uint8_t* out) {
+Result<> Device::cow_fill(uint64_t guest_cluster, uint64_t l2_entry, uint64_t from, uint64_t to,
+                          uint8_t* out) {
   if (to <= from) return {};
   uint64_t n = to - from;
   switch (entry_type(l2_entry)) {
@@ -340,8 +347,8 @@ Result<> Device::write_allocating(uint64_t offset, const iovec* iov, int iovcnt,
     head.resize(guest - first);
     tail.resize(last_end - end);
     CORVID_TRY_VOID(cow_fill(first, old[0], 0, guest - first, head.data()));
-    CORVID_TRY_VOID(cow_fill(last_end - cluster_size_, old[n - 1], cluster_size_ - tail.size(), cluster_size_,
-                             tail.data()));
+    CORVID_TRY_VOID(cow_fill(last_end - cluster_size_, old[n - 1], cluster_size_ - tail.size(),
+                             cluster_size_, tail.data()));
     // Data first, then its refcount, then the L2 entry: a crash in between leaves at worst a
     // leaked cluster for the (short) time between the two metadata writes.
     const uint64_t bytes = n << header_.cluster_bits;
@@ -364,7 +371,8 @@ Result<> Device::write_allocating(uint64_t offset, const iovec* iov, int iovcnt,
 
     t = CORVID_TRY(l2_table_for_write(l1_index));
     for (uint64_t i = 0; i < n; ++i) {
-      store_be64(t->data.data() + (l2_index + i) * 8, (host + (i << header_.cluster_bits)) | kOflagCopied);
+      store_be64(t->data.data() + (l2_index + i) * 8,
+                 (host + (i << header_.cluster_bits)) | kOflagCopied);
     }
     CORVID_TRY_VOID(write_l2_entries(t, l2_index, n));
     if (!reuse) {
@@ -417,7 +425,8 @@ Result<> Device::zero_clusters(uint64_t offset, uint64_t len, ZeroMode mode) {
     const uint64_t guest = offset + pos;
     const uint64_t l1_index = guest >> (header_.cluster_bits + l2_bits_);
     const uint64_t l2_index = (guest >> header_.cluster_bits) & (l2_entries_ - 1);
-    const uint64_t n = std::min((len - pos + cluster_size_ - 1) >> header_.cluster_bits, l2_entries_ - l2_index);
+    const uint64_t n =
+        std::min((len - pos + cluster_size_ - 1) >> header_.cluster_bits, l2_entries_ - l2_index);
     const uint64_t bytes = std::min(len - pos, n << header_.cluster_bits);
     CachedTable* t = CORVID_TRY(l2_table_for_write(l1_index));
     std::vector<uint64_t> freed;
@@ -435,7 +444,8 @@ Result<> Device::zero_clusters(uint64_t offset, uint64_t len, ZeroMode mode) {
           now = old;
         }
       } else {
-        bool unmap = type == ClusterType::kCompressed || (mode == ZeroMode::kZeroUnmap && allocated);
+        bool unmap =
+            type == ClusterType::kCompressed || (mode == ZeroMode::kZeroUnmap && allocated);
         now = (unmap ? 0 : old) | kOflagZero;
       }
       if (now == old) continue;

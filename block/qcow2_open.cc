@@ -25,8 +25,8 @@ namespace {
 constexpr int kMaxChainDepth = 256;
 
 // QEMU's validate_table_offset, with the messages qcow2_do_open gives for each table.
-Result<> validate_table(uint64_t offset, uint64_t entries, uint64_t entry_len, uint64_t cluster_size,
-                        const char* what) {
+Result<> validate_table(uint64_t offset, uint64_t entries, uint64_t entry_len,
+                        uint64_t cluster_size, const char* what) {
   uint64_t size = entries * entry_len;
   if (entries > INT64_MAX / entry_len || INT64_MAX - size < offset || (offset & (cluster_size - 1)))
     return errorf(EINVAL, "{} offset invalid", what);
@@ -41,23 +41,29 @@ std::string dirname_of(const std::string& path) {
 }  // namespace
 
 std::string resolve_backing_path(const std::string& image, const std::string& backing) {
-  if (backing.empty() || backing[0] == '/' || backing.find("://") != std::string::npos) return backing;
+  if (backing.empty() || backing[0] == '/' || backing.find("://") != std::string::npos)
+    return backing;
   return dirname_of(image) + backing;
 }
 
 Device::Device(ImageFile file, Header header, IoEngine* engine, std::unique_ptr<IoEngine> owned)
-    : ImageDriver(file.path(), engine, std::move(owned)), file_(std::move(file)), header_(std::move(header)) {}
+    : ImageDriver(file.path(), engine, std::move(owned)),
+      file_(std::move(file)),
+      header_(std::move(header)) {}
 
-Device::~Device() { (void)close(); }
+Device::~Device() {
+  (void)close();
+}
 
 uint64_t Device::file_size() const {
   auto s = file_.size();
   return s ? *s : 0;
 }
 
-Result<std::unique_ptr<ImageDriver>> Device::open(const std::string& path, const OpenOptions& options,
-                                                  IoEngine* engine, std::unique_ptr<IoEngine> owned,
-                                                  OpenState* chain, bool check_mode) {
+Result<std::unique_ptr<ImageDriver>> Device::open(const std::string& path,
+                                                  const OpenOptions& options, IoEngine* engine,
+                                                  std::unique_ptr<IoEngine> owned, OpenState* chain,
+                                                  bool check_mode) {
   auto file = CORVID_TRY(ImageFile::open(path, options.read_only, options.cache));
   std::vector<uint8_t> buf(65536);
   CORVID_TRY_VOID(file.pread(buf.data(), buf.size(), 0));
@@ -71,7 +77,8 @@ Result<std::unique_ptr<ImageDriver>> Device::open(const std::string& path, const
   if (!header) return tl::unexpected(header.error());
   OpenState local;
   if (chain == nullptr) chain = &local;
-  std::unique_ptr<Device> dev(new Device(std::move(file), std::move(*header), engine, std::move(owned)));
+  std::unique_ptr<Device> dev(
+      new Device(std::move(file), std::move(*header), engine, std::move(owned)));
   if (auto r = dev->load(options, chain, check_mode); !r) {
     dev->closed_ = true;  // a half-loaded image writes nothing back
     return tl::unexpected(r.error());
@@ -92,11 +99,13 @@ Result<> Device::load(const OpenOptions& options, OpenState* chain, bool check_m
   coffset_mask_ = (1ull << csize_shift_) - 1;
 
   if (h.crypt_method != 0) {
-    if (h.crypt_method > 2) return errorf(EINVAL, "Unsupported encryption method: {}", h.crypt_method);
+    if (h.crypt_method > 2)
+      return errorf(EINVAL, "Unsupported encryption method: {}", h.crypt_method);
     return make_error(ENOTSUP, "Encrypted qcow2 images are not supported by corvid");
   }
   if (h.incompatible_features & kIncompatDataFile)
-    return make_error(ENOTSUP, "qcow2 images with an external data file are not supported by corvid");
+    return make_error(ENOTSUP,
+                      "qcow2 images with an external data file are not supported by corvid");
   if (h.incompatible_features & kIncompatExtendedL2)
     return make_error(ENOTSUP, "qcow2 images with extended L2 entries are not supported by corvid");
   if ((h.incompatible_features & kIncompatCorrupt) && !file_.read_only() && !check_mode)
@@ -110,14 +119,16 @@ Result<> Device::load(const OpenOptions& options, OpenState* chain, bool check_m
                                  cluster_size_, "Reference count table"));
   if (!check_mode) {
     if (h.nb_snapshots > kMaxSnapshots) return make_error(EINVAL, "Snapshot table too large");
-    CORVID_TRY_VOID(validate_table(h.snapshots_offset, h.nb_snapshots, 40, cluster_size_, "Snapshot table"));
+    CORVID_TRY_VOID(
+        validate_table(h.snapshots_offset, h.nb_snapshots, 40, cluster_size_, "Snapshot table"));
   }
   if (h.l1_size > kMaxL1Bytes / 8) return make_error(EFBIG, "Active L1 table too large");
   uint64_t l1_cover = cluster_size_ * l2_entries_;
   uint64_t needed_l1 = h.size / l1_cover + (h.size % l1_cover != 0);
   if (needed_l1 > INT_MAX) return make_error(EFBIG, "Image is too big");
   if (h.l1_size < needed_l1) return make_error(EINVAL, "L1 table is too small");
-  CORVID_TRY_VOID(validate_table(h.l1_table_offset, h.l1_size, 8, cluster_size_, "Active L1 table"));
+  CORVID_TRY_VOID(
+      validate_table(h.l1_table_offset, h.l1_size, 8, cluster_size_, "Active L1 table"));
 
   std::vector<uint8_t> raw(uint64_t{h.l1_size} * 8);
   CORVID_TRY_VOID(file_.pread(raw.data(), raw.size(), h.l1_table_offset));
@@ -135,7 +146,8 @@ Result<> Device::load(const OpenOptions& options, OpenState* chain, bool check_m
   rb_cache_ = std::make_unique<TableCache>(cluster_size_, rb_tables);
   lazy_refcounts_ = options.lazy_refcounts.value_or(h.compatible_features & kCompatLazyRefcounts);
   if (lazy_refcounts_ && h.version < 3)
-    return make_error(EINVAL, "Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
+    return make_error(
+        EINVAL, "Lazy refcounts require a qcow2 image with at least qemu 1.1 compatibility level");
 
   if (!check_mode) CORVID_TRY_VOID(read_snapshots());
 
@@ -144,7 +156,8 @@ Result<> Device::load(const OpenOptions& options, OpenState* chain, bool check_m
     if (!chain->files.insert({st.st_dev, st.st_ino}).second)
       return errorf(ELOOP, "Backing file '{}' creates an infinite loop.", filename_);
   }
-  if (!header_.backing_file.empty() && !options.no_backing) CORVID_TRY_VOID(open_backing(options, chain));
+  if (!header_.backing_file.empty() && !options.no_backing)
+    CORVID_TRY_VOID(open_backing(options, chain));
 
   if (!file_.read_only()) {
     // Clear autoclear bits we do not maintain (unknown ones, and bitmaps: we do not update them).
@@ -170,7 +183,9 @@ Result<> Device::open_backing(const OpenOptions& options, OpenState* chain) {
   OpenOptions bo = options;
   bo.read_only = true;
   bo.format = header_.backing_format;
-  auto fail = [](const Error& e) { return errorf(e.code, "Could not open backing file: {}", e.message); };
+  auto fail = [](const Error& e) {
+    return errorf(e.code, "Could not open backing file: {}", e.message);
+  };
   if (bo.format.empty()) {
     uint8_t magic[4] = {};
     auto f = ImageFile::open(path, true, CacheMode::kWriteback);
@@ -226,14 +241,18 @@ Error Device::corruption(const std::string& message) {
   bool fatal = !file_.read_only();
   if (!broken_) {
     if (fatal) {
-      std::fprintf(stderr, "qcow2: Marking image as corrupt: %s; further corruption events will be suppressed\n",
-                   message.c_str());
+      std::fprintf(
+          stderr,
+          "qcow2: Marking image as corrupt: %s; further corruption events will be suppressed\n",
+          message.c_str());
       header_.incompatible_features |= kIncompatCorrupt;
       (void)rewrite_header();
       broken_ = true;
     } else if (!corrupt_reported_) {
-      std::fprintf(stderr, "qcow2: Image is corrupt: %s; further non-fatal corruption events will be suppressed\n",
-                   message.c_str());
+      std::fprintf(
+          stderr,
+          "qcow2: Image is corrupt: %s; further non-fatal corruption events will be suppressed\n",
+          message.c_str());
       corrupt_reported_ = true;
     }
   }
@@ -254,7 +273,9 @@ Result<> Device::close() {
   return r;
 }
 
-int Device::bottom_depth() const { return backing_ ? 1 + backing_->bottom_depth() : 0; }
+int Device::bottom_depth() const {
+  return backing_ ? 1 + backing_->bottom_depth() : 0;
+}
 
 Result<ImageInfo> Device::info() {
   ImageInfo info;
@@ -349,6 +370,8 @@ Result<std::unique_ptr<ImageDriver>> open_qcow2(const std::string& path, const O
   return qcow2::Device::open(path, options, engine, std::move(owned), nullptr, options.check);
 }
 
-Result<> create_qcow2(const std::string& path, const CreateOptions& options) { return qcow2::create(path, options); }
+Result<> create_qcow2(const std::string& path, const CreateOptions& options) {
+  return qcow2::create(path, options);
+}
 
 }  // namespace corvid::block

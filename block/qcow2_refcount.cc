@@ -42,19 +42,28 @@ uint64_t refcount_metadata_blocks(uint64_t clusters, uint64_t cluster_size, uint
 
 uint64_t Device::refcount_get(const uint8_t* b, uint64_t i) const {
   switch (header_.refcount_order) {
-    case 0: return (b[i / 8] >> (i % 8)) & 1;
-    case 1: return (b[i / 4] >> (2 * (i % 4))) & 3;
-    case 2: return (b[i / 2] >> (4 * (i % 2))) & 0xf;
-    case 3: return b[i];
-    case 4: return load_be16(b + 2 * i);
-    case 5: return load_be32(b + 4 * i);
-    default: return load_be64(b + 8 * i);
+    case 0:
+      return (b[i / 8] >> (i % 8)) & 1;
+    case 1:
+      return (b[i / 4] >> (2 * (i % 4))) & 3;
+    case 2:
+      return (b[i / 2] >> (4 * (i % 2))) & 0xf;
+    case 3:
+      return b[i];
+    case 4:
+      return load_be16(b + 2 * i);
+    case 5:
+      return load_be32(b + 4 * i);
+    default:
+      return load_be64(b + 8 * i);
   }
 }
 
 void Device::refcount_set(uint8_t* b, uint64_t i, uint64_t v) const {
   switch (header_.refcount_order) {
-    case 0: b[i / 8] = static_cast<uint8_t>((b[i / 8] & ~(1u << (i % 8))) | (v << (i % 8))); break;
+    case 0:
+      b[i / 8] = static_cast<uint8_t>((b[i / 8] & ~(1u << (i % 8))) | (v << (i % 8)));
+      break;
     case 1: {
       unsigned sh = 2 * (i % 4);
       b[i / 4] = static_cast<uint8_t>((b[i / 4] & ~(3u << sh)) | (v << sh));
@@ -65,10 +74,18 @@ void Device::refcount_set(uint8_t* b, uint64_t i, uint64_t v) const {
       b[i / 2] = static_cast<uint8_t>((b[i / 2] & ~(0xfu << sh)) | (v << sh));
       break;
     }
-    case 3: b[i] = static_cast<uint8_t>(v); break;
-    case 4: store_be16(b + 2 * i, static_cast<uint16_t>(v)); break;
-    case 5: store_be32(b + 4 * i, static_cast<uint32_t>(v)); break;
-    default: store_be64(b + 8 * i, v); break;
+    case 3:
+      b[i] = static_cast<uint8_t>(v);
+      break;
+    case 4:
+      store_be16(b + 2 * i, static_cast<uint16_t>(v));
+      break;
+    case 5:
+      store_be32(b + 4 * i, static_cast<uint32_t>(v));
+      break;
+    default:
+      store_be64(b + 8 * i, v);
+      break;
   }
 }
 
@@ -85,8 +102,8 @@ Result<uint64_t> Device::get_refcount(uint64_t cluster_index) {
   uint64_t block = reftable_[rt_index] & kReftOffsetMask;
   if (block == 0) return 0;
   if (block & (cluster_size_ - 1)) {
-    return tl::unexpected(corruption(fmt::format("Refblock offset {} unaligned (reftable index: {})",
-                                                 hexc(block), hexc(rt_index))));
+    return tl::unexpected(corruption(fmt::format(
+        "Refblock offset {} unaligned (reftable index: {})", hexc(block), hexc(rt_index))));
   }
   CachedTable* t = CORVID_TRY(rb_cache_->get(file_, block));
   return refcount_get(t->data.data(), cluster_index & (refblock_entries_ - 1));
@@ -102,7 +119,9 @@ Result<> Device::write_refblock_range(CachedTable* t, uint64_t first, uint64_t l
   return file_.pwrite(t->data.data() + from, to - from, t->offset + from);
 }
 
-Result<> Device::flush_refblocks() { return rb_cache_->flush(file_); }
+Result<> Device::flush_refblocks() {
+  return rb_cache_->flush(file_);
+}
 
 Result<CachedTable*> Device::refblock_for(uint64_t cluster_index, bool* retry) {
   *retry = false;
@@ -120,7 +139,8 @@ Result<CachedTable*> Device::refblock_for(uint64_t cluster_index, bool* retry) {
   // A new refcount block at the first free cluster.
   uint64_t new_block = CORVID_TRY(alloc_clusters_noref(cluster_size_));
   if (new_block == 0)
-    return tl::unexpected(corruption("Preventing invalid allocation of refcount block at offset 0"));
+    return tl::unexpected(
+        corruption("Preventing invalid allocation of refcount block at offset 0"));
   uint64_t new_index = new_block >> header_.cluster_bits;
   CachedTable* t;
   if ((new_index >> refblock_bits_) == rt_index) {
@@ -150,11 +170,14 @@ Result<CachedTable*> Device::refblock_for(uint64_t cluster_index, bool* retry) {
   return nullptr;
 }
 
-Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additional_clusters, bool exact,
-                                       uint64_t new_refblock_index, uint64_t new_refblock_offset) {
-  uint64_t total_blocks = refcount_metadata_blocks(start_offset / cluster_size_ + additional_clusters,
-                                                   cluster_size_, header_.refcount_order, !exact);
-  if (total_blocks > kMaxReftableBytes) return make_error(EFBIG, "Refcount table would be too large");
+Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additional_clusters,
+                                       bool exact, uint64_t new_refblock_index,
+                                       uint64_t new_refblock_offset) {
+  uint64_t total_blocks =
+      refcount_metadata_blocks(start_offset / cluster_size_ + additional_clusters, cluster_size_,
+                               header_.refcount_order, !exact);
+  if (total_blocks > kMaxReftableBytes)
+    return make_error(EFBIG, "Refcount table would be too large");
   uint64_t area_index = (start_offset / cluster_size_) / refblock_entries_;
   uint64_t table_size = exact ? total_blocks : total_blocks + (total_blocks + 1) / 2;
   uint64_t per_cluster = cluster_size_ / 8;
@@ -163,7 +186,8 @@ Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additiona
   if (table_size > kMaxReftableBytes) return make_error(EFBIG, "Refcount table would be too large");
 
   std::vector<uint64_t> table(table_size, 0);
-  for (uint64_t i = 0; i < std::min<uint64_t>(table_size, reftable_.size()); ++i) table[i] = reftable_[i];
+  for (uint64_t i = 0; i < std::min<uint64_t>(table_size, reftable_.size()); ++i)
+    table[i] = reftable_[i];
   if (new_refblock_offset) table[new_refblock_index] = new_refblock_offset;
   uint64_t additional_blocks = 0;
   for (uint64_t i = area_index; i < total_blocks; ++i) {
@@ -186,7 +210,8 @@ Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additiona
     }
     uint64_t first_covered = i * refblock_entries_ * cluster_size_;
     if (first_covered < end_offset) {
-      uint64_t j = first_covered < start_offset ? (start_offset - first_covered) / cluster_size_ : 0;
+      uint64_t j =
+          first_covered < start_offset ? (start_offset - first_covered) / cluster_size_ : 0;
       uint64_t end = std::min((end_offset - first_covered) / cluster_size_, refblock_entries_);
       for (; j < end; ++j) refcount_set(t->data.data(), j, 1);
     }
@@ -215,7 +240,8 @@ Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additiona
   return end_offset;
 }
 
-Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t addend, bool undo_on_error) {
+Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t addend,
+                                 bool undo_on_error) {
   if (length == 0) return {};
   const uint64_t start = offset >> header_.cluster_bits;
   const uint64_t last = (offset + length - 1) >> header_.cluster_bits;
@@ -286,8 +312,8 @@ Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t adden
       if (t->offset != off) rb_cache_->discard(off);
       // Guest discards reach the file too (QEMU's discard passthrough for requests).
       if (punch_freed_) {
-        (void)::fallocate(file_.meta_fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(off),
-                          static_cast<off_t>(cluster_size_));
+        (void)::fallocate(file_.meta_fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                          static_cast<off_t>(off), static_cast<off_t>(cluster_size_));
       }
     }
   }
@@ -303,7 +329,8 @@ Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t adden
     (void)write_range();
   }
   // Undo what was applied so a retry (or the caller's error path) sees the old counts.
-  if (ci > start && undo_on_error) (void)update_refcount(offset, (ci - start) << header_.cluster_bits, -addend, false);
+  if (ci > start && undo_on_error)
+    (void)update_refcount(offset, (ci - start) << header_.cluster_bits, -addend, false);
   return tl::unexpected(failure);
 }
 
@@ -313,7 +340,8 @@ Result<uint64_t> Device::alloc_clusters_noref(uint64_t bytes) {
     bool ok = true;
     for (uint64_t i = 0; i < n; ++i) {
       uint64_t idx = free_cluster_index_++;
-      if ((idx << header_.cluster_bits) >> 56) return make_error(EFBIG, "image file would exceed the qcow2 offset limit");
+      if ((idx << header_.cluster_bits) >> 56)
+        return make_error(EFBIG, "image file would exceed the qcow2 offset limit");
       uint64_t rc = CORVID_TRY(get_refcount(idx));
       if (rc != 0) {
         ok = false;

@@ -10,8 +10,8 @@
 
 namespace corvid::block::qcow2 {
 
-Result<> Device::finish_create(uint64_t size, const std::string& prealloc, const std::string& backing_file,
-                               const std::string& backing_fmt) {
+Result<> Device::finish_create(uint64_t size, const std::string& prealloc,
+                               const std::string& backing_file, const std::string& backing_fmt) {
   CORVID_TRY(alloc_clusters(3 * cluster_size_));  // header, refcount table, refcount block
   CORVID_TRY_VOID(rewrite_header());
   CORVID_TRY_VOID(grow(size, prealloc));
@@ -25,7 +25,8 @@ Result<> Device::finish_create(uint64_t size, const std::string& prealloc, const
 
 Result<int64_t> Device::last_used_cluster() {
   uint64_t fsize = CORVID_TRY(file_.size());
-  for (int64_t i = static_cast<int64_t>((fsize + cluster_size_ - 1) >> header_.cluster_bits) - 1; i >= 0; --i) {
+  for (int64_t i = static_cast<int64_t>((fsize + cluster_size_ - 1) >> header_.cluster_bits) - 1;
+       i >= 0; --i) {
     if (CORVID_TRY(get_refcount(static_cast<uint64_t>(i))) > 0) return i;
   }
   return -1;
@@ -70,7 +71,8 @@ Result<> Device::preallocate_metadata(uint64_t from, uint64_t to) {
       uint64_t host = CORVID_TRY(alloc_clusters(n << header_.cluster_bits));
       t = CORVID_TRY(l2_table_for_write(l1_index));
       for (uint64_t i = 0; i < n; ++i)
-        store_be64(t->data.data() + (l2_index + i) * 8, (host + (i << header_.cluster_bits)) | kOflagCopied);
+        store_be64(t->data.data() + (l2_index + i) * 8,
+                   (host + (i << header_.cluster_bits)) | kOflagCopied);
       CORVID_TRY_VOID(write_l2_entries(t, l2_index, n));
       uint64_t bytes = std::min(to - off, (n << header_.cluster_bits) - in_cluster);
       host_end = host + in_cluster + bytes;
@@ -86,10 +88,12 @@ Result<> Device::preallocate_metadata(uint64_t from, uint64_t to) {
 
 Result<> Device::preallocate_data(uint64_t from, uint64_t to, bool full) {
   int64_t last = CORVID_TRY(last_used_cluster());
-  uint64_t old_file_size = last >= 0 ? static_cast<uint64_t>(last + 1) * cluster_size_
-                                     : (CORVID_TRY(file_.size()) + cluster_size_ - 1) & ~(cluster_size_ - 1);
+  uint64_t old_file_size =
+      last >= 0 ? static_cast<uint64_t>(last + 1) * cluster_size_
+                : (CORVID_TRY(file_.size()) + cluster_size_ - 1) & ~(cluster_size_ - 1);
   const uint64_t first = from & ~(cluster_size_ - 1);
-  const uint64_t n_data = (((to + cluster_size_ - 1) & ~(cluster_size_ - 1)) - first) >> header_.cluster_bits;
+  const uint64_t n_data =
+      (((to + cluster_size_ - 1) & ~(cluster_size_ - 1)) - first) >> header_.cluster_bits;
   if (n_data == 0) return {};
   const uint64_t n_l2 = (n_data + l2_entries_ - 1) / l2_entries_ + 1;
   // Refcount structures able to cover the data and its L2 tables, placed after the image.
@@ -99,11 +103,14 @@ Result<> Device::preallocate_data(uint64_t from, uint64_t to, bool full) {
   if (full) {
     std::vector<uint8_t> zeros(std::min<uint64_t>(new_file_size - start, 4u << 20), 0);
     for (uint64_t o = start; o < new_file_size; o += zeros.size())
-      CORVID_TRY_VOID(file_.pwrite(zeros.data(), std::min<uint64_t>(zeros.size(), new_file_size - o), o));
+      CORVID_TRY_VOID(
+          file_.pwrite(zeros.data(), std::min<uint64_t>(zeros.size(), new_file_size - o), o));
   } else {
     CORVID_TRY_VOID(file_.truncate(new_file_size));
-    int r = ::posix_fallocate(file_.meta_fd(), static_cast<off_t>(start), static_cast<off_t>(new_file_size - start));
-    if (r != 0 && r != EOPNOTSUPP) return errorf(r, "Could not preallocate data: {}", std::strerror(r));
+    int r = ::posix_fallocate(file_.meta_fd(), static_cast<off_t>(start),
+                              static_cast<off_t>(new_file_size - start));
+    if (r != 0 && r != EOPNOTSUPP)
+      return errorf(r, "Could not preallocate data: {}", std::strerror(r));
   }
   uint64_t host = start, guest = first, left = n_data;
   while (left) {
@@ -114,7 +121,8 @@ Result<> Device::preallocate_data(uint64_t from, uint64_t to, bool full) {
     std::vector<uint64_t> old(k);
     for (uint64_t i = 0; i < k; ++i) {
       old[i] = load_be64(t->data.data() + (l2_index + i) * 8);
-      store_be64(t->data.data() + (l2_index + i) * 8, (host + (i << header_.cluster_bits)) | kOflagCopied);
+      store_be64(t->data.data() + (l2_index + i) * 8,
+                 (host + (i << header_.cluster_bits)) | kOflagCopied);
     }
     CORVID_TRY_VOID(write_l2_entries(t, l2_index, k));
     for (uint64_t e : old) CORVID_TRY_VOID(free_any_cluster(e));
@@ -131,7 +139,8 @@ Result<> Device::resize(uint64_t new_size, bool shrink_ok) {
   if (new_size & 511) return make_error(EINVAL, "The new size must be a multiple of 512");
   if (new_size == header_.size) return {};
   if (new_size > header_.size) return grow(new_size, "off");
-  if (!shrink_ok) return make_error(EINVAL, "Use the --shrink option to perform a shrink operation.");
+  if (!shrink_ok)
+    return make_error(EINVAL, "Use the --shrink option to perform a shrink operation.");
   return shrink(new_size);
 }
 
@@ -143,7 +152,8 @@ Result<> Device::shrink(uint64_t new_size) {
     for (uint64_t off = from; off < header_.size;) {
       const uint64_t l1_index = off >> (header_.cluster_bits + l2_bits_);
       const uint64_t l2_index = (off >> header_.cluster_bits) & (l2_entries_ - 1);
-      uint64_t n = std::min((header_.size - off + cluster_size_ - 1) >> header_.cluster_bits, l2_entries_ - l2_index);
+      uint64_t n = std::min((header_.size - off + cluster_size_ - 1) >> header_.cluster_bits,
+                            l2_entries_ - l2_index);
       if (l1_index < l1_.size() && (l1_[l1_index] & kL1eOffsetMask)) {
         CachedTable* t = CORVID_TRY(l2_table_for_write(l1_index));
         std::vector<uint64_t> old(n);

@@ -35,7 +35,8 @@ Result<> Device::read_snapshots() {
     s.vm_clock_nsec = load_be64(h + 24);
     s.vm_state_size = load_be32(h + 32);
     uint32_t extra_len = load_be32(h + 36);
-    if (extra_len > kMaxExtra) return errorf(EFBIG, "Too much extra metadata in snapshot table entry {}", i);
+    if (extra_len > kMaxExtra)
+      return errorf(EFBIG, "Too much extra metadata in snapshot table entry {}", i);
     std::vector<uint8_t> extra(extra_len);
     CORVID_TRY_VOID(file_.pread(extra.data(), extra_len, off));
     off += extra_len;
@@ -124,7 +125,8 @@ Result<> Device::update_tree_refcount(std::vector<uint64_t>& l1, uint64_t write_
     uint64_t l2 = l1[i] & kL1eOffsetMask;
     if (!l2) continue;
     if (l2 & (cluster_size_ - 1)) {
-      return tl::unexpected(corruption(fmt::format("L2 table offset {} unaligned (L1 index: {})", hexc(l2), hexc(i))));
+      return tl::unexpected(corruption(
+          fmt::format("L2 table offset {} unaligned (L1 index: {})", hexc(l2), hexc(i))));
     }
     CachedTable* t = CORVID_TRY(l2_cache_->get(file_, l2));
     std::vector<uint8_t> data = t->data;  // refcount updates may not evict it, but be safe
@@ -142,8 +144,9 @@ Result<> Device::update_tree_refcount(std::vector<uint64_t>& l1, uint64_t write_
       if (type != ClusterType::kNormal && type != ClusterType::kZeroAlloc) continue;
       uint64_t off = e & kL2eOffsetMask;
       if (off & (cluster_size_ - 1)) {
-        return tl::unexpected(corruption(fmt::format(
-            "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})", hexc(off), hexc(l2), hexc(j))));
+        return tl::unexpected(corruption(
+            fmt::format("Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})",
+                        hexc(off), hexc(l2), hexc(j))));
       }
       if (addend) CORVID_TRY_VOID(update_refcount(off, cluster_size_, addend));
       uint64_t rc = CORVID_TRY(get_refcount(off >> header_.cluster_bits));
@@ -191,7 +194,8 @@ Result<> Device::snapshot_create(const std::string& name) {
   while (engine_->in_flight() > 0) engine_->poll(true);
   Snapshot s;
   uint64_t max_id = 0;
-  for (const auto& o : snapshots_) max_id = std::max<uint64_t>(max_id, std::strtoull(o.id.c_str(), nullptr, 10));
+  for (const auto& o : snapshots_)
+    max_id = std::max<uint64_t>(max_id, std::strtoull(o.id.c_str(), nullptr, 10));
   s.id = std::to_string(max_id + 1);
   s.name = name;
   timeval tv;

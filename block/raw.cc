@@ -192,7 +192,8 @@ Result<std::unique_ptr<ImageDriver>> open_raw(const std::string& path, const Ope
   auto file = CORVID_TRY(ImageFile::open(path, options.read_only, options.cache));
   // QEMU counts whole sectors: a 196616-byte file is a 197120-byte disk (zeros past EOF).
   uint64_t size = (CORVID_TRY(file.size()) + 511) & ~uint64_t{511};
-  return std::unique_ptr<ImageDriver>(new RawDevice(std::move(file), size, engine, std::move(owned)));
+  return std::unique_ptr<ImageDriver>(
+      new RawDevice(std::move(file), size, engine, std::move(owned)));
 }
 
 }  // namespace corvid::block

@@ -74,7 +74,6 @@ class ThreadPoolEngine final : public IoEngine {
   void wake() override { efd_.signal(); }
 
  public:
-
   void readv(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) override {
     add({Op::kRead, fd, offset, iov, iovcnt, 0, 0, std::move(cb)});
   }

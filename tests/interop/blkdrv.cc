@@ -11,12 +11,12 @@
 #include <time.h>
 
 #include <cinttypes>
-#include <cstdlib>
-#include <functional>
-#include <random>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -64,7 +64,8 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
       auto* q = dynamic_cast<qcow2::Device*>(&dev);
       uint64_t cs = q->header().cluster_size();
       for (uint64_t o = 0; o < len; o += cs) {
-        if (auto r = q->write_compressed(off + o, buf.data() + o, std::min(cs, len - o)); !r) return fail(r.error());
+        if (auto r = q->write_compressed(off + o, buf.data() + o, std::min(cs, len - o)); !r)
+          return fail(r.error());
       }
     } else {
       std::fill(buf.begin(), buf.end(), static_cast<uint8_t>(~pat));
@@ -76,10 +77,12 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
         }
       }
     }
-    std::printf("%s %" PRIu64 "/%" PRIu64 " bytes at offset %" PRIu64 "\n", op.c_str(), len, len, off);
+    std::printf("%s %" PRIu64 "/%" PRIu64 " bytes at offset %" PRIu64 "\n", op.c_str(), len, len,
+                off);
   } else if (op == "zero") {
     need(2);
-    if (auto r = write_zeroes_sync(dev, num(a[1]), num(a[2]), a.size() > 3); !r) return fail(r.error());
+    if (auto r = write_zeroes_sync(dev, num(a[1]), num(a[2]), a.size() > 3); !r)
+      return fail(r.error());
   } else if (op == "discard") {
     need(2);
     if (auto r = discard_sync(dev, num(a[1]), num(a[2])); !r) return fail(r.error());
@@ -87,7 +90,9 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
     if (auto r = flush_sync(dev); !r) return fail(r.error());
   } else if (op == "check") {
     need(1);
-    RepairMode m = a[1] == "all" ? RepairMode::kAll : a[1] == "leaks" ? RepairMode::kLeaks : RepairMode::kNone;
+    RepairMode m = a[1] == "all"     ? RepairMode::kAll
+                   : a[1] == "leaks" ? RepairMode::kLeaks
+                                     : RepairMode::kNone;
     auto r = check_image(dev, m);
     if (!r) return fail(r.error());
     // qemu-img's flow: after a repair, a second pass reports the state.
@@ -98,14 +103,17 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
       again->leaks_fixed = r->leaks_fixed;
       r = again;
     }
-    std::printf("corruptions=%" PRId64 " leaks=%" PRId64 " check_errors=%" PRId64 " corruptions_fixed=%" PRId64
-                " leaks_fixed=%" PRId64 " end=%" PRId64 " allocated=%" PRId64 "/%" PRId64 "\n",
-                r->corruptions, r->leaks, r->check_errors, r->corruptions_fixed, r->leaks_fixed, r->image_end_offset,
-                r->allocated_clusters, r->total_clusters);
+    std::printf("corruptions=%" PRId64 " leaks=%" PRId64 " check_errors=%" PRId64
+                " corruptions_fixed=%" PRId64 " leaks_fixed=%" PRId64 " end=%" PRId64
+                " allocated=%" PRId64 "/%" PRId64 "\n",
+                r->corruptions, r->leaks, r->check_errors, r->corruptions_fixed, r->leaks_fixed,
+                r->image_end_offset, r->allocated_clusters, r->total_clusters);
   } else if (op == "snap") {
     need(2);
     auto* q = dynamic_cast<qcow2::Device*>(&dev);
-    Result<> r = a[1] == "create" ? q->snapshot_create(a[2]) : a[1] == "apply" ? q->snapshot_apply(a[2]) : q->snapshot_delete(a[2]);
+    Result<> r = a[1] == "create"  ? q->snapshot_create(a[2])
+                 : a[1] == "apply" ? q->snapshot_apply(a[2])
+                                   : q->snapshot_delete(a[2]);
     if (!r) return fail(r.error());
   } else if (op == "snaps") {
     auto* q = dynamic_cast<qcow2::Device*>(&dev);
@@ -116,7 +124,8 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
     std::string all = a[1];
     for (size_t pos = 0; pos <= all.size();) {
       size_t comma = all.find(',', pos);
-      std::string kv = all.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+      std::string kv =
+          all.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
       auto eq = kv.find('=');
       if (!kv.empty()) opts[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
       if (comma == std::string::npos) break;
@@ -130,16 +139,18 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
     for (uint64_t off = 0; off < dev.size();) {
       auto st = block_status(dev, off, dev.size() - off);
       if (!st) return fail(st.error());
-      std::printf("%" PRIu64 " %" PRIu64 " data=%d zero=%d alloc=%d depth=%d off=%" PRId64 " comp=%d\n", off,
-                  st->length, st->data, st->zero, st->allocated, st->depth,
+      std::printf("%" PRIu64 " %" PRIu64 " data=%d zero=%d alloc=%d depth=%d off=%" PRId64
+                  " comp=%d\n",
+                  off, st->length, st->data, st->zero, st->allocated, st->depth,
                   st->host_offset ? static_cast<int64_t>(*st->host_offset) : -1, st->compressed);
       off += st->length;
     }
   } else if (op == "info") {
     auto i = query_info(dev, "x");
     if (!i) return fail(i.error());
-    std::printf("format=%s size=%" PRIu64 " dirty=%d corrupt=%d compat=%s backing=%s\n", i->format.c_str(),
-                i->virtual_size, i->dirty_flag, i->corrupt, i->compat.c_str(), i->backing_filename.c_str());
+    std::printf("format=%s size=%" PRIu64 " dirty=%d corrupt=%d compat=%s backing=%s\n",
+                i->format.c_str(), i->virtual_size, i->dirty_flag, i->corrupt, i->compat.c_str(),
+                i->backing_filename.c_str());
   } else if (op == "dump") {
     need(1);
     FILE* f = std::fopen(a[1].c_str(), "wb");
@@ -186,8 +197,9 @@ int run_op(BlockDevice& dev, const std::vector<std::string>& a) {
     while (done < count) eng->poll(true);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double sec = (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
-    std::printf("%s bs=%" PRIu64 " depth=%" PRIu64 " count=%" PRIu64 ": %.3f s, %.0f IOPS, errors=%d\n", wr ? "write" : "read",
-                bs, depth, count, sec, count / sec, errors);
+    std::printf("%s bs=%" PRIu64 " depth=%" PRIu64 " count=%" PRIu64
+                ": %.3f s, %.0f IOPS, errors=%d\n",
+                wr ? "write" : "read", bs, depth, count, sec, count / sec, errors);
     for (auto* b : bufs) std::free(b);
   } else if (op == "torture") {
     // torture LOG SEED SPAN: random 512-aligned writes of random size below SPAN with a flush
@@ -234,7 +246,8 @@ int main(int argc, char** argv) {
       size_t pos = 0;
       while (pos < opts.size()) {
         size_t comma = opts.find(',', pos);
-        std::string kv = opts.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        std::string kv =
+            opts.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         auto eq = kv.find('=');
         co.options[kv.substr(0, eq)] = eq == std::string::npos ? "" : kv.substr(eq + 1);
         if (comma == std::string::npos) break;
@@ -251,12 +264,17 @@ int main(int argc, char** argv) {
   OpenOptions oo;
   size_t i = 0;
   for (; i < args.size() && args[i][0] == '-'; ++i) {
-    if (args[i] == "-r") oo.read_only = true;
-    else if (args[i] == "-c") oo.check = true;
+    if (args[i] == "-r")
+      oo.read_only = true;
+    else if (args[i] == "-c")
+      oo.check = true;
     else if (args[i] == "-t") {
       std::string m = args[++i];
-      oo.cache = m == "none" ? CacheMode::kNone : m == "writethrough" ? CacheMode::kWritethrough
-               : m == "directsync" ? CacheMode::kDirectSync : m == "unsafe" ? CacheMode::kUnsafe : CacheMode::kWriteback;
+      oo.cache = m == "none"           ? CacheMode::kNone
+                 : m == "writethrough" ? CacheMode::kWritethrough
+                 : m == "directsync"   ? CacheMode::kDirectSync
+                 : m == "unsafe"       ? CacheMode::kUnsafe
+                                       : CacheMode::kWriteback;
     } else if (args[i] == "-i") {
       oo.aio = args[++i] == "threads" ? AioMode::kThreads : AioMode::kIoUring;
     } else if (args[i] == "-f") {
@@ -264,7 +282,9 @@ int main(int argc, char** argv) {
     }
   }
   if (i >= args.size()) {
-    std::fprintf(stderr, "usage: blkdrv [-r] [-c] [-t cache] [-i aio] [-f fmt] IMAGE OP ARGS [-- OP ARGS]\n");
+    std::fprintf(
+        stderr,
+        "usage: blkdrv [-r] [-c] [-t cache] [-i aio] [-f fmt] IMAGE OP ARGS [-- OP ARGS]\n");
     return 2;
   }
   std::string path = args[i++];

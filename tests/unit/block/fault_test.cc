@@ -30,8 +30,9 @@ TEST_P(FaultInjection, FailedWritesLeaveAConsistentImage) {
   struct W {
     uint64_t off, len;
   };
-  const W writes[] = {{0, 512},          {70000, 3000},    {1 << 20, 65536}, {(1 << 20) + 65536 + 512, 512},
-                      {3 << 20, 200000}, {100, 100},       {6 << 20, 4096},  {(6 << 20) + 8192, 70000}};
+  const W writes[] = {
+      {0, 512},          {70000, 3000}, {1 << 20, 65536}, {(1 << 20) + 65536 + 512, 512},
+      {3 << 20, 200000}, {100, 100},    {6 << 20, 4096},  {(6 << 20) + 8192, 70000}};
   for (int fail_at = 0; fail_at < 40; ++fail_at) {
     CreateOptions co;
     co.format = "qcow2";

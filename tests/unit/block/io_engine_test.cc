@@ -1,8 +1,8 @@
 #include "block/io_engine.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <linux/falloc.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,7 +110,8 @@ TEST_P(IoEngineTest, DeferredCompletionsWakeTheEventFd) {
   EXPECT_TRUE(ran);
 }
 
-INSTANTIATE_TEST_SUITE_P(Engines, IoEngineTest, ::testing::Values(AioMode::kIoUring, AioMode::kThreads));
+INSTANTIATE_TEST_SUITE_P(Engines, IoEngineTest,
+                         ::testing::Values(AioMode::kIoUring, AioMode::kThreads));
 
 TEST(IoEngine, ThreadsModeUsesThePool) {
   auto engine = IoEngine::create(AioMode::kThreads);

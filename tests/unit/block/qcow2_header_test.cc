@@ -35,8 +35,8 @@ std::string parse_error(const std::vector<uint8_t>& b) {
 TEST(Qcow2Header, RoundTripsQemuLayout) {
   auto b = valid_cluster();
   ASSERT_EQ(b.size(), 65536u);
-  EXPECT_EQ(load_be32(&b[100]), 112u);                // header_length as QEMU writes it
-  EXPECT_EQ(load_be32(&b[112]), kExtFeatureTable);     // feature table right after the header
+  EXPECT_EQ(load_be32(&b[100]), 112u);              // header_length as QEMU writes it
+  EXPECT_EQ(load_be32(&b[112]), kExtFeatureTable);  // feature table right after the header
   EXPECT_EQ(load_be32(&b[116]), 384u);
   auto h = parse(b);
   ASSERT_TRUE(h) << h.error().message;
@@ -71,7 +71,8 @@ TEST(Qcow2Header, RejectsWithQemuMessages) {
   EXPECT_EQ(parse_error(b), "qcow2 header too short");
   b = valid_cluster();
   store_be64(&b[72], 1ull << 63);
-  EXPECT_EQ(parse_error(b), "Unsupported qcow2 feature(s): Unknown incompatible feature: 8000000000000000");
+  EXPECT_EQ(parse_error(b),
+            "Unsupported qcow2 feature(s): Unknown incompatible feature: 8000000000000000");
   b = valid_cluster();
   b[104] = 1;
   EXPECT_EQ(parse_error(b), "qcow2: Compression type incompatible feature bit must be set");
@@ -98,7 +99,9 @@ TEST(Qcow2Header, NamesUnknownFeaturesFromTheImagesTable) {
   std::memset(entry + 2, 0, 46);
   std::memcpy(entry + 2, "future feature", 14);
   store_be64(&b[72], (1ull << 9) | (1ull << 40));
-  EXPECT_EQ(parse_error(b), "Unsupported qcow2 feature(s): future feature, Unknown incompatible feature: 10000000000");
+  EXPECT_EQ(
+      parse_error(b),
+      "Unsupported qcow2 feature(s): future feature, Unknown incompatible feature: 10000000000");
 }
 
 TEST(Qcow2Header, KeepsUnknownExtensionsAndTrailingFields) {

@@ -186,7 +186,10 @@ TEST(Qcow2LazyRefcounts, DirtyImageIsRepairedOnReadWriteOpen) {
   ASSERT_TRUE(check);
   EXPECT_EQ(check->corruptions, 2);  // refcount 0 of the data cluster + its COPIED flag
 
-  { auto rw = open_rw(path); ASSERT_TRUE(rw); }  // the open repairs
+  {
+    auto rw = open_rw(path);
+    ASSERT_TRUE(rw);
+  }  // the open repairs
   EXPECT_EQ(peek64(path, 72) & 1, 0u);
   check = check_image(path, "qcow2", RepairMode::kNone, stderr);
   ASSERT_TRUE(check);
@@ -256,7 +259,8 @@ TEST(Qcow2Corruption, WritesOverMetadataArePrevented) {
   auto r = write_sync(*dev, 0, buf, sizeof buf);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, EIO);
-  EXPECT_NE(r.error().message.find("overlaps with refcount table"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("overlaps with refcount table"), std::string::npos)
+      << r.error().message;
   EXPECT_EQ(peek64(path, 0x10000), 0x20000u);  // refcount table untouched
 }
 
@@ -329,10 +333,12 @@ TEST(Qcow2Create, RejectsBadOptionsWithQemuText) {
     EXPECT_EQ(r.error().message, msg);
   };
   expect({{"cluster_size", "1000"}}, "Cluster size must be a power of two between 512 and 2048k");
-  expect({{"refcount_bits", "3"}}, "Refcount width must be a power of two and may not exceed 64 bits");
+  expect({{"refcount_bits", "3"}},
+         "Refcount width must be a power of two and may not exceed 64 bits");
   expect({{"compat", "0.9"}}, "Parameter 'version' does not accept value '0.9'");
   expect({{"compat", "0.10"}, {"lazy_refcounts", "on"}},
-         "Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or greater)");
+         "Lazy refcounts only supported with compatibility level 1.1 and above (use version=v3 or "
+         "greater)");
   expect({{"foo", "1"}}, "Invalid parameter 'foo'");
   expect({{"backing_fmt", "qcow2"}}, "Backing format cannot be used without backing file");
 }
