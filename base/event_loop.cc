@@ -48,6 +48,8 @@ EventLoop::~EventLoop() = default;
 Result<> EventLoop::add(int fd, Callback callback, uint32_t events) {
   {
     std::lock_guard lock(mutex_);
+    // A second registration must not replace (or, on failure, erase) the first one's callback.
+    if (callbacks_.count(fd)) return errorf(EEXIST, "fd {} is already watched", fd);
     callbacks_[fd] = std::make_shared<Callback>(std::move(callback));
   }
   epoll_event ev{};

@@ -50,6 +50,22 @@ TEST(EventLoop, StopFromAnotherThreadEndsRun) {
   EXPECT_EQ(posted, 1);
 }
 
+TEST(EventLoop, SecondRegistrationIsRefusedAndKeepsTheFirst) {
+  auto loop = EventLoop::create();
+  ASSERT_TRUE(loop);
+  auto e = EventFd::create();
+  ASSERT_TRUE(e);
+  int first = 0, second = 0;
+  ASSERT_TRUE((*loop)->add(e->fd(), [&](uint32_t) { first += static_cast<int>(e->consume()); }));
+  auto again = (*loop)->add(e->fd(), [&](uint32_t) { ++second; });
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, EEXIST);
+  e->signal();
+  EXPECT_EQ(*(*loop)->run_once(1000), 1);
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 0);
+}
+
 TEST(EventLoop, AddingABadFdFails) {
   auto loop = EventLoop::create();
   ASSERT_TRUE(loop);
