@@ -48,7 +48,7 @@ std::string Differential::compare(const std::vector<uint8_t>& code, const Machin
   uint64_t ret = reinterpret_cast<uint64_t>(native_return);
   std::memcpy(exec_ + code.size() + 6, &ret, 8);
   std::memset(native_data_, 0, kDataSize);
-  std::memcpy(native_data_, data.data(), data.size());
+  if (!data.empty()) std::memcpy(native_data_, data.data(), data.size());
   MachineState native = in;
   uint8_t native_stack[256];
   native.gpr[4] = reinterpret_cast<uint64_t>(native_stack + 128);
@@ -60,7 +60,7 @@ std::string Differential::compare(const std::vector<uint8_t>& code, const Machin
   std::memcpy(bus_.ram() + kCodeAddr, code.data(), code.size());
   bus_.ram()[kCodeAddr + code.size()] = 0xf4;
   std::memset(bus_.ram() + kDataAddr, 0, kDataSize);
-  std::memcpy(bus_.ram() + kDataAddr, data.data(), data.size());
+  if (!data.empty()) std::memcpy(bus_.ram() + kDataAddr, data.data(), data.size());
   CpuState& s = cpu.state();
   std::memcpy(s.gpr, in.gpr, sizeof s.gpr);
   s.gpr[4] = kStackTop;
