@@ -95,7 +95,6 @@ Result<> Machine::build(std::unique_ptr<GuestMemory> memory, CharBackend* serial
   ao.requested = o.accel;
   ao.vcpus = o.vcpus;
   accel_ = CORVID_TRY(accel::create_accelerator(ao));
-  LOG_INFO("accelerator: {}", accel_->describe());
 
   const x86::RamLayout layout = x86::ram_layout(o.memory_bytes);
   if (memory) {
