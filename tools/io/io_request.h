@@ -55,6 +55,22 @@ struct Flags {
   int pattern = -1;
 };
 
+// Parses "off len" (a[first], a[first + 1]) as read/write/discard take them; prints qemu-io's
+// error for a length over the request limit.
+inline bool parse_offset_length(Args& a, int first, int64_t* offset, int64_t* length) {
+  auto off = parse_number(a[first]);
+  if (!off) return false;
+  auto len = parse_number(a[first + 1]);
+  if (!len) return false;
+  if (*len > kMaxRequest) {
+    std::printf("length cannot exceed %" PRId64 ", given %s\n", kMaxRequest, a[first + 1]);
+    return false;
+  }
+  *offset = *off;
+  *length = *len;
+  return true;
+}
+
 // Parses "off len [len...]" into one buffer split as iovecs; prints qemu-io's errors.
 inline bool parse_vector(Args& a, int first, int64_t* offset, std::vector<int64_t>* lens,
                          int64_t* total) {

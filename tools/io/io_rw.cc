@@ -63,14 +63,10 @@ int read_cmd(IoSession& s, Args& a) {
     }
   }
   if (optind != static_cast<int>(a.size()) - 2) return print_usage("read");
-  auto offset = parse_number(a[optind]);
-  if (!offset) return -EINVAL;
-  auto count = parse_number(a[optind + 1]);
-  if (!count) return -EINVAL;
-  if (*count > kMaxRequest) {
-    std::printf("length cannot exceed %" PRId64 ", given %s\n", kMaxRequest, a[optind + 1]);
-    return -EINVAL;
-  }
+  int64_t offset_value = 0, count_value = 0;
+  if (!parse_offset_length(a, optind, &offset_value, &count_value)) return -EINVAL;
+  const int64_t* offset = &offset_value;
+  const int64_t* count = &count_value;
   if (f.pattern < 0 && (lflag || sflag)) return print_usage("read");
   if (!lflag) pattern_count = *count - pattern_offset;
   if (pattern_count < 0 || pattern_count + pattern_offset > *count) {
@@ -209,14 +205,10 @@ int write_cmd(IoSession& s, Args& a) {
     std::printf("Cannot use -c with -z\n");
     return -EINVAL;
   }
-  auto offset = parse_number(a[optind]);
-  if (!offset) return -EINVAL;
-  auto count = parse_number(a[optind + 1]);
-  if (!count) return -EINVAL;
-  if (*count > kMaxRequest) {
-    std::printf("length cannot exceed %" PRId64 ", given %s\n", kMaxRequest, a[optind + 1]);
-    return -EINVAL;
-  }
+  int64_t offset_value = 0, count_value = 0;
+  if (!parse_offset_length(a, optind, &offset_value, &count_value)) return -EINVAL;
+  const int64_t* offset = &offset_value;
+  const int64_t* count = &count_value;
   Buffer buf(f.zero ? 0 : static_cast<size_t>(*count), f.pattern >= 0 ? f.pattern : 0xcd);
   if (source != nullptr) {
     std::ifstream in(source, std::ios::binary);
@@ -309,14 +301,10 @@ int discard_cmd(IoSession& s, Args& a) {
     }
   }
   if (optind != static_cast<int>(a.size()) - 2) return print_usage("discard");
-  auto offset = parse_number(a[optind]);
-  if (!offset) return -EINVAL;
-  auto count = parse_number(a[optind + 1]);
-  if (!count) return -EINVAL;
-  if (*count > kMaxRequest) {
-    std::printf("length cannot exceed %" PRId64 ", given %s\n", kMaxRequest, a[optind + 1]);
-    return -EINVAL;
-  }
+  int64_t offset_value = 0, count_value = 0;
+  if (!parse_offset_length(a, optind, &offset_value, &count_value)) return -EINVAL;
+  const int64_t* offset = &offset_value;
+  const int64_t* count = &count_value;
   Stopwatch clock;
   auto r = block::discard_sync(*s.device, *offset, *count);
   Elapsed t = clock.elapsed();
