@@ -3,6 +3,7 @@
 #include <cstdlib>
 
 #include "block/image.h"
+#include "block/stats.h"
 #include "fdt/fdt_builder.h"
 #include "hw/machine_options.h"
 #include "hw/pci/pci_host.h"
@@ -94,6 +95,7 @@ Result<> MachineDevices::build(const Context& ctx, const MachineOptions& options
     oo.cache = *cache;
     auto disk = block::open_image(d.file, oo);
     if (!disk) return tl::unexpected(with_context(disk.error(), "--drive file=" + d.file));
+    if (d.stats) *disk = block::make_counting_device(std::move(*disk), d.stats);
     virtio::BlkConfig bc;
     bc.serial = d.serial;
     auto blk = virtio::make_virtio_blk(svc, std::move(*disk), bc);

@@ -2,8 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "block/stats.h"
 
 namespace corvid::hw {
 
@@ -15,6 +18,9 @@ struct DriveOptions {
   bool read_only = false;
   std::string serial;
   bool mmio = false;  // virtio-mmio instead of virtio-pci
+  // When set, the device's requests are counted here (query-blockstats); shared so the counts
+  // outlive the machine across reboots, as QEMU's do.
+  std::shared_ptr<block::IoStats> stats;
 };
 
 struct MachineOptions {
