@@ -359,6 +359,19 @@ bool emit_system(Emitter& e) {
       e.write(0, d);
       return true;
     }
+    case ZYDIS_MNEMONIC_VERR:
+    case ZYDIS_MNEMONIC_VERW:
+      e.helper(helper_segment_check, 0, e.read(0, 2));
+      e.block.ops.back().cond = in.mnemonic == ZYDIS_MNEMONIC_VERW;
+      return true;
+    case ZYDIS_MNEMONIC_LAR:
+    case ZYDIS_MNEMONIC_LSL: {
+      uint32_t d = e.temp();
+      e.helper(helper_segment_check, d, e.read(1, 2), e.read(0));
+      e.block.ops.back().cond = in.mnemonic == ZYDIS_MNEMONIC_LSL ? 3 : 2;
+      e.write(0, d);
+      return true;
+    }
     case ZYDIS_MNEMONIC_INVLPG:
       e.helper(helper_invlpg);
       e.exit_to(e.next_pc);

@@ -24,6 +24,9 @@ void do_sysret(Cpu& cpu, unsigned size, const Op* op);
 // Writes RFLAGS from popf/iret under the privilege rules (IOPL/IF/VM/VIP).
 void write_rflags(Cpu& cpu, uint64_t value, uint64_t mask);
 
+// verr/verw/lar/lsl (tcg/segment_checks.cc): op.cond 0..3, selector in a, old destination in b.
+void helper_segment_check(Cpu& cpu, const Op& op);
+
 void do_cpuid(Cpu& cpu);
 // False when the MSR does not exist (the caller raises #GP(0)).
 bool read_msr(Cpu& cpu, uint32_t index, uint64_t* value);
