@@ -38,6 +38,7 @@ struct VcpuExit {
 struct BootState {
   enum class Mode { kProtected32Flat, kLong64 } mode = Mode::kProtected32Flat;
   uint64_t rip = 0, rsp = 0, rsi = 0, rbx = 0, rdi = 0;
+  uint64_t rax = 0;  // multiboot: the 0x2BADB002 magic
   uint64_t cr0 = 0x11, cr3 = 0, cr4 = 0, efer = 0;
   uint64_t gdt_base = 0;
   uint16_t gdt_limit = 0;

@@ -124,6 +124,7 @@ Result<> KvmVcpu::set_boot_state(const BootState& state) {
   regs.rsp = state.rsp;
   regs.rsi = state.rsi;
   regs.rbx = state.rbx;
+  regs.rax = state.rax;
   regs.rdi = state.rdi;
   if (ioctl(fd_.get(), KVM_SET_REGS, &regs) < 0) return errno_error("kvm: KVM_SET_REGS");
   return {};

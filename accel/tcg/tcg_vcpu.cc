@@ -32,6 +32,7 @@ Result<> TcgVcpu::set_boot_state(const BootState& b) {
   s.gpr[4] = b.rsp;
   s.gpr[6] = b.rsi;
   s.gpr[3] = b.rbx;
+  s.gpr[0] = b.rax;
   s.gpr[7] = b.rdi;
   s.cr0 = b.cr0 | tcg::kCr0Et;
   s.cr3 = b.cr3;
