@@ -76,6 +76,12 @@ class Accelerator {
   // false) of `size` bytes at MMIO/PIO `addr`, without a vCPU exit. ENOTSUP when not available;
   // the device then sees the write through the IoBus.
   virtual Result<> add_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) = 0;
+  // Undoes add_ioeventfd (same space, addr, size and eventfd), e.g. when the guest moves the BAR
+  // that held the address. ENOTSUP where add_ioeventfd is not available.
+  virtual Result<> remove_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) {
+    (void)space, (void)addr, (void)size, (void)eventfd;
+    return make_error(ENOTSUP, "ioeventfd is not supported by this accelerator");
+  }
   // Optional fast path: signalling eventfd raises (edge) GSI `gsi` without a trip through the
   // VMM. ENOTSUP when not available; devices then call interrupts()->set_irq.
   virtual Result<> add_irqfd(uint32_t gsi, int eventfd) {

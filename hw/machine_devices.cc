@@ -58,6 +58,11 @@ Result<> MachineDevices::build(const Context& ctx, const MachineOptions& options
     if (!ioeventfd) return make_error(ENOTSUP, "ioeventfd disabled by CORVID_NO_IOEVENTFD");
     return accel->add_ioeventfd(space, addr, size, fd);
   };
+  svc.remove_ioeventfd = [accel](IoSpace space, uint64_t addr, unsigned size, int fd) {
+    return accel->remove_ioeventfd(space, addr, size, fd);
+  };
+  // Shared INTx lines are the OR of every function on them: the bridge drives the GSIs.
+  ctx.pci->set_interrupt_sink(ctx.interrupts);
 
   auto attach = [&](std::unique_ptr<virtio::VirtioDevice> dev, bool mmio) -> Result<> {
     const uint32_t type = dev->device_id();
@@ -98,6 +103,7 @@ Result<> MachineDevices::build(const Context& ctx, const MachineOptions& options
     if (d.stats) *disk = block::make_counting_device(std::move(*disk), d.stats);
     virtio::BlkConfig bc;
     bc.serial = d.serial;
+    bc.stats = d.stats;
     auto blk = virtio::make_virtio_blk(svc, std::move(*disk), bc);
     if (!blk) return tl::unexpected(with_context(blk.error(), "--drive file=" + d.file));
     CORVID_TRY_VOID(attach(std::move(*blk), d.mmio));

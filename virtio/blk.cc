@@ -130,9 +130,14 @@ class BlkDevice final : public VirtioDevice {
       case kTypeOut: {
         const bool write = type == kTypeOut;
         const uint64_t len = write ? out_data : in_data;
-        if (write && disk_->read_only()) return finish(req, kStatusIoErr);
-        if (len % kSector != 0 || !in_range(sector, len / kSector))
+        if (write && disk_->read_only()) {
+          account_refused(block::IoKind::kWrite, len, /*invalid=*/false);
           return finish(req, kStatusIoErr);
+        }
+        if (len % kSector != 0 || !in_range(sector, len / kSector)) {
+          account_refused(write ? block::IoKind::kWrite : block::IoKind::kRead, len, true);
+          return finish(req, kStatusIoErr);
+        }
         if (len > UINT32_MAX - 1) return finish(req, kStatusIoErr);
         if (!write) req->written = static_cast<uint32_t>(len + 1);
         req->data = write ? slice_iov(chain.out, kHeaderBytes, len) : slice_iov(chain.in, 0, len);
@@ -178,8 +183,15 @@ class BlkDevice final : public VirtioDevice {
     // §5.2.6.2: unmap is meaningless for discard, and unknown flag bits are unsupported.
     if ((discard && flags != 0) || (!discard && (flags & ~kWriteZeroesUnmap) != 0))
       return finish(req, kStatusUnsupp);
-    if (disk_->read_only() || count > kMaxDiscardSectors || !in_range(sector, count))
+    const block::IoKind kind = discard ? block::IoKind::kUnmap : block::IoKind::kWrite;
+    if (disk_->read_only()) {
+      account_refused(kind, uint64_t{count} * kSector, /*invalid=*/false);
       return finish(req, kStatusIoErr);
+    }
+    if (count > kMaxDiscardSectors || !in_range(sector, count)) {
+      account_refused(kind, 0, /*invalid=*/true);
+      return finish(req, kStatusIoErr);
+    }
     if (count == 0) return finish(req, kStatusOk);
     auto done = [this, req](Result<> r) { complete(req, r); };
     if (discard) {
@@ -198,6 +210,16 @@ class BlkDevice final : public VirtioDevice {
       if (engine_->poll(false) == 0) break;
     }
     engine_->submit();
+  }
+
+  // QEMU's virtio-blk (hw/block/virtio-blk.c) calls block_acct_invalid() for a request out of
+  // range or misaligned; a write to a read-only disk fails in its block layer (EPERM), a failure.
+  void account_refused(block::IoKind kind, uint64_t bytes, bool invalid) {
+    if (!config_.stats) return;
+    if (invalid)
+      config_.stats->account_invalid(kind);
+    else
+      config_.stats->account_done(kind, bytes, block::IoStats::now_ns(), /*failed=*/true);
   }
 
   bool in_range(uint64_t sector, uint64_t count) const {

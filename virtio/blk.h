@@ -7,6 +7,7 @@
 
 #include "base/result.h"
 #include "block/block_device.h"
+#include "block/stats.h"
 #include "virtio/device.h"
 
 namespace corvid::virtio {
@@ -18,6 +19,10 @@ struct BlkConfig {
   // Watch disk->io_engine()'s eventfd on services.loop and poll it there. Set false when the
   // engine is shared and its owner already polls it on the same loop.
   bool poll_engine = true;
+  // Requests refused before they reach the disk are counted here as QEMU's virtio-blk counts
+  // them (query-blockstats: invalid_*, and failed_wr_* for writes to a read-only disk); the disk's
+  // own requests are counted by block::make_counting_device.
+  std::shared_ptr<block::IoStats> stats;
 };
 
 // The device owns `disk`. When the disk runs on an IoEngine, its completion eventfd is watched

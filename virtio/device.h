@@ -45,6 +45,8 @@ struct DeviceServices {
   EventLoop* loop = nullptr;  // the I/O thread's loop; must outlive the device
   // Optional: wraps Accelerator::add_ioeventfd. Empty or ENOTSUP: notifies arrive as IoBus writes.
   std::function<Result<>(hw::IoSpace, uint64_t addr, unsigned size, int eventfd)> add_ioeventfd;
+  // Undoes one add_ioeventfd binding (wraps Accelerator::remove_ioeventfd).
+  std::function<Result<>(hw::IoSpace, uint64_t addr, unsigned size, int eventfd)> remove_ioeventfd;
 };
 
 // How the device core reaches the driver: implemented by the PCI and MMIO transports.

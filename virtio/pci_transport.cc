@@ -75,6 +75,7 @@ PciTransport::PciTransport(std::unique_ptr<VirtioDevice> device, const DeviceSer
 }
 
 PciTransport::~PciTransport() {
+  unbind_notify_eventfds();
   device_->attach(nullptr);
 }
 
@@ -177,9 +178,7 @@ void PciTransport::config_write(uint32_t offset, unsigned size, uint32_t value) 
   }
   if (offset <= 0x05 && offset + size > 0x04 && (load_le16(&cfg_[4]) & kCommandIntxDisable) &&
       intx_level_) {
-    intx_level_ = false;
-    if (services_.interrupts != nullptr && intx_gsi_ != UINT32_MAX)
-      services_.interrupts->set_irq(intx_gsi_, false);
+    set_intx_level(false);
   }
 }
 
@@ -190,20 +189,39 @@ hw::PciBar PciTransport::bar(int index) const {
 }
 
 void PciTransport::bar_mapped(int index, uint64_t addr) {
-  if (index != 0 || addr == 0 || !services_.add_ioeventfd || ioeventfd_bases_.count(addr)) return;
-  ioeventfd_bases_.insert(addr);
+  if (index != 0 || addr == ioeventfd_base_) return;
+  // The guest moved or disabled BAR 0: the eventfds bound at the old notify addresses must go,
+  // or guest writes there (perhaps now another device's registers) would still kick our queues.
+  unbind_notify_eventfds();
+  if (addr == 0 || !services_.add_ioeventfd) return;
   for (unsigned q = 0; q < device_->num_queues(); ++q) {
-    // §4.1.4.4: queue q's notify address is cap.offset + queue_notify_off * multiplier; the
-    // driver writes the 16-bit queue index there.
-    auto bound =
-        services_.add_ioeventfd(hw::IoSpace::kMmio, addr + kNotifyOffset + kNotifyMultiplier * q, 2,
-                                device_->queue_kick_fd(q));
+    auto bound = services_.add_ioeventfd(hw::IoSpace::kMmio, notify_address(addr, q), 2,
+                                         device_->queue_kick_fd(q));
     if (!bound) {
       if (bound.error().code != ENOTSUP)
         LOG_WARN("{}: ioeventfd: {}", name(), bound.error().to_string());
-      return;
+      break;
     }
+    ioeventfd_base_ = addr;
+    ioeventfds_bound_ = q + 1;
   }
+}
+
+uint64_t PciTransport::notify_address(uint64_t bar0, unsigned queue) {
+  // §4.1.4.4: queue q's notify address is cap.offset + queue_notify_off * multiplier; the driver
+  // writes the 16-bit queue index there.
+  return bar0 + kNotifyOffset + uint64_t{kNotifyMultiplier} * queue;
+}
+
+void PciTransport::unbind_notify_eventfds() {
+  for (unsigned q = 0; q < ioeventfds_bound_; ++q) {
+    if (!services_.remove_ioeventfd) break;
+    auto removed = services_.remove_ioeventfd(
+        hw::IoSpace::kMmio, notify_address(ioeventfd_base_, q), 2, device_->queue_kick_fd(q));
+    if (!removed) LOG_WARN("{}: ioeventfd: {}", name(), removed.error().to_string());
+  }
+  ioeventfd_base_ = 0;
+  ioeventfds_bound_ = 0;
 }
 
 uint64_t PciTransport::bar0_read(uint64_t offset, unsigned size) {
@@ -310,20 +328,27 @@ uint8_t PciTransport::read_isr() {
   // §4.1.4.5: reading the ISR status clears it and de-asserts the INTx line.
   const uint8_t v = isr_;
   isr_ = 0;
-  if (intx_level_) {
-    intx_level_ = false;
-    if (services_.interrupts != nullptr && intx_gsi_ != UINT32_MAX)
-      services_.interrupts->set_irq(intx_gsi_, false);
-  }
+  if (intx_level_) set_intx_level(false);
   return v;
 }
 
 void PciTransport::raise_intx(uint8_t isr_bit) {
   isr_ |= isr_bit;
-  if (intx_gsi_ == UINT32_MAX || services_.interrupts == nullptr) return;
   if (load_le16(&cfg_[4]) & kCommandIntxDisable) return;
-  intx_level_ = true;
-  services_.interrupts->set_irq(intx_gsi_, true);
+  set_intx_level(true);
+}
+
+void PciTransport::set_intx_level(bool asserted) {
+  // Through the bridge's pin when there is one: the line may be shared with other functions,
+  // and only the bridge knows whether one of them still holds it high.
+  if (intx_pin_ != nullptr) {
+    intx_level_ = asserted;
+    intx_pin_->set_level(asserted);
+    return;
+  }
+  if (intx_gsi_ == UINT32_MAX || services_.interrupts == nullptr) return;
+  intx_level_ = asserted;
+  services_.interrupts->set_irq(intx_gsi_, asserted);
 }
 
 void PciTransport::send_vector(uint16_t vector, uint8_t isr_bit) {

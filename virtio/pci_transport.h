@@ -6,7 +6,6 @@
 #include <array>
 #include <cstdint>
 #include <memory>
-#include <set>
 
 #include "base/result.h"
 #include "hw/core/pci_device.h"
@@ -36,6 +35,7 @@ class PciTransport : public hw::PciDevice, public Transport {
   hw::PciBar bar(int index) const override;
   void bar_mapped(int index, uint64_t addr) override;
   void set_intx_gsi(uint32_t gsi) override { intx_gsi_ = gsi; }
+  void set_intx_pin(hw::PciIntxPin* pin) override { intx_pin_ = pin; }
 
   // Transport
   void signal_queue(unsigned queue) override;
@@ -64,6 +64,9 @@ class PciTransport : public hw::PciDevice, public Transport {
   void common_write(uint64_t offset, unsigned size, uint64_t value);
   uint8_t read_isr();
   void raise_intx(uint8_t isr_bit);
+  void set_intx_level(bool asserted);
+  static uint64_t notify_address(uint64_t bar0, unsigned queue);
+  void unbind_notify_eventfds();
   void send_vector(uint16_t vector, uint8_t isr_bit);
   uint32_t cfg_bytes(uint32_t offset, unsigned size) const;
 
@@ -74,15 +77,19 @@ class PciTransport : public hw::PciDevice, public Transport {
   MsixTable msix_;
   std::array<uint8_t, 256> cfg_{};
   uint32_t intx_gsi_ = UINT32_MAX;
+  hw::PciIntxPin* intx_pin_ = nullptr;
   bool intx_level_ = false;
   uint8_t isr_ = 0;
   uint32_t device_features_sel_ = 0, driver_features_sel_ = 0;
   uint16_t queue_sel_ = 0, config_vector_ = kNoVector;
-  std::set<uint64_t> ioeventfd_bases_;  // BAR 0 addresses whose notify eventfds are bound
+  // Where the queue notify eventfds are bound: BAR 0's address (0 = nowhere) and how many queues.
+  uint64_t ioeventfd_base_ = 0;
+  unsigned ioeventfds_bound_ = 0;
 };
 
 // Wraps `device` in a virtio-pci function. Queue notify eventfds are bound through
-// services.add_ioeventfd each time the bridge maps BAR 0 at a new address.
+// services.add_ioeventfd where the bridge maps BAR 0, and unbound through
+// services.remove_ioeventfd when BAR 0 moves, is disabled, or the function goes away.
 Result<std::unique_ptr<PciTransport>> make_virtio_pci(std::unique_ptr<VirtioDevice> device,
                                                       const DeviceServices& services);
 

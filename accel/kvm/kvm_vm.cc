@@ -122,15 +122,29 @@ Result<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(int index) {
   return std::unique_ptr<Vcpu>(std::move(vcpu));
 }
 
-Result<> KvmVm::add_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) {
+namespace {
+// KVM_IOEVENTFD assigns, or with KVM_IOEVENTFD_FLAG_DEASSIGN removes, a binding; a removal must
+// name the same address, length, eventfd and flags as the assignment (KVM API, 4.59).
+Result<> ioeventfd(int vm_fd, hw::IoSpace space, uint64_t addr, unsigned size, int eventfd,
+                   bool assign) {
   kvm_ioeventfd io{};
   io.addr = addr;
   io.len = size;
   io.fd = eventfd;
-  io.flags = space == hw::IoSpace::kPio ? KVM_IOEVENTFD_FLAG_PIO : 0;
-  if (ioctl(vm_.get(), KVM_IOEVENTFD, &io) < 0)
-    return errno_error("kvm: KVM_IOEVENTFD at {:#x}/{}", addr, size);
+  io.flags = (space == hw::IoSpace::kPio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+             (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN);
+  if (ioctl(vm_fd, KVM_IOEVENTFD, &io) < 0)
+    return errno_error("kvm: KVM_IOEVENTFD {} {:#x}/{}", assign ? "at" : "removing", addr, size);
   return {};
+}
+}  // namespace
+
+Result<> KvmVm::add_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) {
+  return ioeventfd(vm_.get(), space, addr, size, eventfd, true);
+}
+
+Result<> KvmVm::remove_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) {
+  return ioeventfd(vm_.get(), space, addr, size, eventfd, false);
 }
 
 Result<> KvmVm::add_irqfd(uint32_t gsi, int eventfd) {

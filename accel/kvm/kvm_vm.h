@@ -44,6 +44,7 @@ class KvmVm final : public Accelerator {
   Result<std::unique_ptr<Vcpu>> create_vcpu(int index) override;
   hw::InterruptSink* interrupts() override { return &interrupts_; }
   Result<> add_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) override;
+  Result<> remove_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) override;
   Result<> add_irqfd(uint32_t gsi, int eventfd) override;
   std::string describe() const override;
 

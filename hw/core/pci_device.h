@@ -17,6 +17,15 @@ struct PciBar {
   IoHandler* handler = nullptr;  // receives accesses at offsets within the BAR
 };
 
+// The bridge's end of a device's INTx pin. PCI interrupt lines are shared, level-triggered and
+// wired-OR (PCI Local Bus 3.0, 2.2.6): the bridge keeps the GSI asserted while any device on it
+// asserts its pin, so a device must drive its pin through this, not the GSI directly.
+class PciIntxPin {
+ public:
+  virtual ~PciIntxPin() = default;
+  virtual void set_level(bool asserted) = 0;
+};
+
 class PciDevice {
  public:
   virtual ~PciDevice() = default;
@@ -31,6 +40,9 @@ class PciDevice {
   // The INTx pin (1 = INTA) or 0 for none; the bridge routes it to a GSI and tells the device.
   virtual uint8_t interrupt_pin() const { return 1; }
   virtual void set_intx_gsi(uint32_t gsi) { (void)gsi; }
+  // The pin object the bridge drives the device's line through (null: none; then the device
+  // signals set_intx_gsi's GSI itself). Outlives the device's use of it.
+  virtual void set_intx_pin(PciIntxPin* pin) { (void)pin; }
 };
 
 }  // namespace corvid::hw

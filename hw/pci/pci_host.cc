@@ -100,11 +100,31 @@ Result<uint8_t> PciHost::add_device(PciDevice* device) {
     uint32_t gsi = x86::pci_intx_gsi(*desc_, slot, pin);
     device->config_write(kRegIntLine, 1, gsi);
     device->set_intx_gsi(gsi);
+    if (sink_) {
+      pins_[slot] = IntxPin{};
+      pins_[slot].host = this;
+      pins_[slot].slot = slot;
+      pins_[slot].gsi = gsi;
+      device->set_intx_pin(&pins_[slot]);
+    }
   }
   uint32_t id = device->config_read(0, 4);
   desc_->devices.push_back(
       {slot, static_cast<uint16_t>(id), static_cast<uint16_t>(id >> 16), device->name()});
   return slot;
+}
+
+void PciHost::set_intx(uint8_t slot, uint32_t gsi, bool asserted) {
+  std::lock_guard lock(intx_mutex_);
+  uint32_t& line = asserted_[gsi];
+  const uint32_t before = line;
+  if (asserted)
+    line |= 1u << slot;
+  else
+    line &= ~(1u << slot);
+  // Only a change of the OR reaches the interrupt controller: a second device asserting a line
+  // that is already high, or one of two releasing it, is invisible to the IOAPIC.
+  if ((before != 0) != (line != 0)) sink_->set_irq(gsi, line != 0);
 }
 
 uint64_t PciHost::bar_address(const Slot& s, int i) const {

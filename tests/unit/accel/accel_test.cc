@@ -1,8 +1,11 @@
 // The accelerator factory's choices and errors, and the KVM CPUID filter.
 #include <gtest/gtest.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "accel/accelerator.h"
 #include "accel/kvm/kvm_cpuid.h"
+#include "base/unique_fd.h"
 
 namespace corvid::accel {
 namespace {
@@ -54,6 +57,29 @@ TEST(AcceleratorFactory, AutoExplainsEveryRefusalWhenNothingWorks) {
   EXPECT_NE(r.error().message.find("kvm:"), std::string::npos);
   EXPECT_NE(r.error().message.find("xen:"), std::string::npos);
   EXPECT_NE(r.error().message.find("tcg"), std::string::npos);
+}
+
+// With /dev/kvm: an ioeventfd binding can be removed, exactly once, and then bound elsewhere
+// (what virtio-pci does when the guest moves a BAR).
+TEST(KvmIoeventfd, BindingIsRemovedAndMovable) {
+  if (access("/dev/kvm", R_OK | W_OK) != 0) GTEST_SKIP() << "/dev/kvm is not usable here";
+  AccelOptions o;
+  o.requested = "kvm";
+  auto accel = create_accelerator(o);
+  ASSERT_TRUE(accel) << accel.error().to_string();
+  UniqueFd efd(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  ASSERT_GE(efd.get(), 0);
+  Accelerator& a = **accel;
+  ASSERT_TRUE(a.add_ioeventfd(hw::IoSpace::kMmio, 0xc0003000, 2, efd.get()));
+  EXPECT_FALSE(a.add_ioeventfd(hw::IoSpace::kMmio, 0xc0003000, 2, efd.get()))
+      << "KVM refuses a duplicate binding";
+  ASSERT_TRUE(a.remove_ioeventfd(hw::IoSpace::kMmio, 0xc0003000, 2, efd.get()));
+  auto again = a.remove_ioeventfd(hw::IoSpace::kMmio, 0xc0003000, 2, efd.get());
+  ASSERT_FALSE(again) << "already removed";
+  EXPECT_EQ(again.error().code, ENOENT);
+  EXPECT_TRUE(a.add_ioeventfd(hw::IoSpace::kMmio, 0xc1003000, 2, efd.get()));
+  EXPECT_TRUE(a.add_ioeventfd(hw::IoSpace::kMmio, 0xc0003000, 2, efd.get()))
+      << "the old address is free again";
 }
 
 kvm_cpuid_entry2 leaf(uint32_t function, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx,

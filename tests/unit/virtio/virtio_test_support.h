@@ -115,7 +115,7 @@ struct TestVm {
     EXPECT_TRUE(memory.add_ram(0, 4 << 20, false).has_value());
     loop = std::move(*EventLoop::create());
   }
-  DeviceServices services() { return {&memory, &sink, loop.get(), {}}; }
+  DeviceServices services() { return {&memory, &sink, loop.get(), {}, {}}; }
   // Runs what the kicks and completions queued (the I/O thread's work).
   void run_io() {
     for (int i = 0; i < 8; ++i) {
