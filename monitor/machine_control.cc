@@ -37,6 +37,46 @@ BlockInfo describe_drive(const config::DriveConfig& drive, size_t index) {
   return b;
 }
 
+BlockStats block_stats(const block::IoStatsSnapshot& s) {
+  using block::IoKind;
+  const auto& rd = s[IoKind::kRead];
+  const auto& wr = s[IoKind::kWrite];
+  const auto& fl = s[IoKind::kFlush];
+  const auto& un = s[IoKind::kUnmap];
+  BlockStats b;
+  b.rd_bytes = rd.bytes;
+  b.wr_bytes = wr.bytes;
+  b.unmap_bytes = un.bytes;
+  b.rd_operations = rd.operations;
+  b.wr_operations = wr.operations;
+  b.flush_operations = fl.operations;
+  b.unmap_operations = un.operations;
+  b.failed_rd_operations = rd.failed;
+  b.failed_wr_operations = wr.failed;
+  b.failed_flush_operations = fl.failed;
+  b.failed_unmap_operations = un.failed;
+  b.invalid_rd_operations = rd.invalid;
+  b.invalid_wr_operations = wr.invalid;
+  b.invalid_flush_operations = fl.invalid;
+  b.invalid_unmap_operations = un.invalid;
+  b.rd_total_time_ns = rd.total_time_ns;
+  b.wr_total_time_ns = wr.total_time_ns;
+  b.flush_total_time_ns = fl.total_time_ns;
+  b.unmap_total_time_ns = un.total_time_ns;
+  b.wr_highest_offset = s.wr_highest_offset;
+  b.idle_time_ns = s.idle_time_ns;
+  return b;
+}
+
+MachineControl::MachineControl(config::VmConfig config) : config_(std::move(config)) {
+  for (size_t i = 0; i < config_.drives.size(); ++i)
+    drive_stats_.push_back(std::make_shared<block::IoStats>());
+}
+
+std::shared_ptr<block::IoStats> MachineControl::drive_stats(size_t index) const {
+  return index < drive_stats_.size() ? drive_stats_[index] : nullptr;
+}
+
 void MachineControl::set_event_sink(VmEventSink* sink) {
   std::lock_guard lock(mutex_);
   sink_ = sink;
@@ -125,8 +165,10 @@ std::vector<CpuInfo> MachineControl::cpus() const {
 
 std::vector<BlockInfo> MachineControl::block_devices() const {
   std::vector<BlockInfo> out;
-  for (size_t i = 0; i < config_.drives.size(); ++i)
+  for (size_t i = 0; i < config_.drives.size(); ++i) {
     out.push_back(describe_drive(config_.drives[i], i));
+    out.back().stats = block_stats(drive_stats_[i]->snapshot());
+  }
   return out;
 }
 

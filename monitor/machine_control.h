@@ -4,8 +4,10 @@
 // the events for the commands it ran itself, see monitor/vm_control.h).
 #pragma once
 
+#include <memory>
 #include <mutex>
 
+#include "block/stats.h"
 #include "config/vm_config.h"
 #include "hw/machine.h"
 #include "monitor/vm_control.h"
@@ -14,7 +16,11 @@ namespace corvid::monitor {
 
 class MachineControl final : public VmControl {
  public:
-  explicit MachineControl(config::VmConfig config) : config_(std::move(config)) {}
+  explicit MachineControl(config::VmConfig config);
+
+  // The I/O counters of drive `index` of the config (query-blockstats): the launcher hands them
+  // to the machine of every boot (hw::DriveOptions::stats), so they survive reboots as QEMU's do.
+  std::shared_ptr<block::IoStats> drive_stats(size_t index) const;
 
   // The sink (the QmpServer) must outlive its use here: set_event_sink(nullptr) before destroying
   // it while a machine may still report.
@@ -43,6 +49,7 @@ class MachineControl final : public VmControl {
   void emit(VmEvent event);
 
   const config::VmConfig config_;
+  std::vector<std::shared_ptr<block::IoStats>> drive_stats_;  // one per config_.drives
   mutable std::mutex mutex_;
   hw::Machine* machine_ = nullptr;
   VmEventSink* sink_ = nullptr;
@@ -53,5 +60,7 @@ class MachineControl final : public VmControl {
 // What query-block needs from an image file without opening it as a block device: the format
 // (probed from the qcow2 magic when the config leaves it empty), virtual size and cluster size.
 BlockInfo describe_drive(const config::DriveConfig& drive, size_t index);
+// QEMU's BlockDeviceStats from the block layer's counters.
+BlockStats block_stats(const block::IoStatsSnapshot& s);
 
 }  // namespace corvid::monitor

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,9 +31,12 @@ struct BlockStats {
   uint64_t rd_operations = 0, wr_operations = 0, flush_operations = 0, unmap_operations = 0;
   uint64_t failed_rd_operations = 0, failed_wr_operations = 0, failed_flush_operations = 0,
            failed_unmap_operations = 0;
+  uint64_t invalid_rd_operations = 0, invalid_wr_operations = 0, invalid_flush_operations = 0,
+           invalid_unmap_operations = 0;
   uint64_t rd_total_time_ns = 0, wr_total_time_ns = 0, flush_total_time_ns = 0,
            unmap_total_time_ns = 0;
   uint64_t wr_highest_offset = 0;
+  std::optional<uint64_t> idle_time_ns;  // QEMU reports it only once there was I/O
 };
 
 struct BlockInfo {

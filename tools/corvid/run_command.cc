@@ -72,6 +72,9 @@ int fail(const Error& e) {
 
 int run_vm(const RunArgs& args) {
   if (args.verbose && !log_enabled(LogLevel::kInfo)) set_log_level(LogLevel::kInfo);
+  // First, before any thread exists: threads inherit the blocked set, and a thread that did not
+  // block SIGTERM (the QMP server's, libvirt's) would be picked to die of it.
+  SignalWatcher signals;
   config::VmConfig cfg = args.config;
   bool no_reboot = args.no_reboot;
   if (!args.domain.empty()) {
@@ -97,8 +100,9 @@ int run_vm(const RunArgs& args) {
   }
   auto serial = hw::CharBackend::open(serial_spec(cfg.serial));
   if (!serial) return fail(serial.error());
-  SignalWatcher signals;
-  const hw::MachineOptions options = machine_options(cfg);
+  hw::MachineOptions options = machine_options(cfg);
+  for (size_t i = 0; i < options.drives.size(); ++i)
+    options.drives[i].stats = control.drive_stats(i);
   std::unique_ptr<hw::GuestMemory> memory;
   int status = 1;
   for (int boot = 1;; ++boot) {

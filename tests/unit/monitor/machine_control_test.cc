@@ -80,3 +80,42 @@ TEST(DescribeDrive, ReadsQcow2HeaderAndRawSize) {
 
 }  // namespace
 }  // namespace corvid::monitor
+
+namespace corvid::monitor {
+namespace {
+
+TEST(MachineControl, BlockDevicesCarryEachDrivesCounters) {
+  config::VmConfig cfg;
+  cfg.drives.push_back({.id = "vda", .file = "/nonexistent/a.qcow2"});
+  cfg.drives.push_back({.id = "vdb", .file = "/nonexistent/b.raw"});
+  MachineControl c(cfg);
+  ASSERT_NE(c.drive_stats(0), nullptr);
+  ASSERT_NE(c.drive_stats(1), nullptr);
+  EXPECT_NE(c.drive_stats(0), c.drive_stats(1));
+  EXPECT_EQ(c.drive_stats(2), nullptr);
+
+  // What a counting device records on completion (block/stats.h).
+  const uint64_t start = block::IoStats::now_ns();
+  c.drive_stats(1)->account_done(block::IoKind::kWrite, 4096, start, false);
+  c.drive_stats(1)->account_write_end(8192);
+  c.drive_stats(1)->account_done(block::IoKind::kFlush, 0, start, false);
+  c.drive_stats(1)->account_done(block::IoKind::kRead, 512, start, true);
+  c.drive_stats(1)->account_invalid(block::IoKind::kUnmap);
+
+  auto blocks = c.block_devices();
+  ASSERT_EQ(blocks.size(), 2u);
+  EXPECT_EQ(blocks[0].stats.wr_operations, 0u);
+  EXPECT_FALSE(blocks[0].stats.idle_time_ns.has_value());
+  const BlockStats& s = blocks[1].stats;
+  EXPECT_EQ(s.wr_bytes, 4096u);
+  EXPECT_EQ(s.wr_operations, 1u);
+  EXPECT_EQ(s.flush_operations, 1u);
+  EXPECT_EQ(s.rd_operations, 0u);
+  EXPECT_EQ(s.failed_rd_operations, 1u);
+  EXPECT_EQ(s.invalid_unmap_operations, 1u);
+  EXPECT_EQ(s.wr_highest_offset, 8192u);
+  EXPECT_TRUE(s.idle_time_ns.has_value());
+}
+
+}  // namespace
+}  // namespace corvid::monitor
