@@ -8,6 +8,8 @@
 
 #include "base/log.h"
 #include "base/size.h"
+#include "hw/acpi/acpi_registers.h"
+#include "hw/acpi/tables.h"
 #include "hw/boot/boot_image.h"
 #include "hw/char/serial8250.h"
 #include "hw/machine_devices.h"
@@ -44,6 +46,23 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, const char* what
   return data;
 }
 
+// --dump-acpi DIR: each table as DIR/<signature>.dat, the names `iasl -d` expects.
+Result<> dump_acpi(const acpi::AcpiTables& tables, const std::string& dir) {
+  if (::mkdir(dir.c_str(), 0755) < 0 && errno != EEXIST) return errno_error("--dump-acpi {}", dir);
+  for (const auto& t : tables.tables) {
+    std::string name = t.signature;
+    for (char& c : name) c = static_cast<char>(tolower(static_cast<unsigned char>(c)));
+    const std::string path = dir + "/" + name + ".dat";
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return errno_error("--dump-acpi {}", path);
+    UniqueFd out(fd);
+    const uint8_t* p = tables.blob.data() + (t.address - tables.base);
+    if (::write(fd, p, t.length) != static_cast<ssize_t>(t.length))
+      return errno_error("--dump-acpi {}: write", path);
+  }
+  return {};
+}
+
 }  // namespace
 
 struct Machine::Impl {
@@ -51,6 +70,7 @@ struct Machine::Impl {
   std::unique_ptr<DebugExit> debug_exit;
   std::unique_ptr<I8042> i8042;
   std::unique_ptr<PciHost> pci;
+  std::unique_ptr<acpi::AcpiRegisters> acpi;
   MachineDevices devices;  // virtio devices and their disks
   std::vector<std::thread> vcpu_threads;
   std::thread io_thread;
@@ -117,6 +137,18 @@ Result<> Machine::build(std::unique_ptr<GuestMemory> memory, CharBackend* serial
   pci.io_base = x86::kPciIoBase;
   pci.io_size = x86::kPciIoSize;
   for (uint32_t i = 0; i < 4; ++i) pci.intx_gsis.push_back(x86::kPciIntxFirstGsi + i);
+  auto& hw = desc_.acpi;
+  hw.block_base = x86::kAcpiRegisters;
+  hw.block_size = acpi::AcpiRegisters::kSize;
+  hw.ged_event = x86::kAcpiRegisters + acpi::AcpiRegisters::kGedEvent;
+  hw.ged_gsi = x86::kAcpiGedGsi;
+  hw.sleep_control = x86::kAcpiRegisters + acpi::AcpiRegisters::kSleepControl;
+  hw.sleep_status = x86::kAcpiRegisters + acpi::AcpiRegisters::kSleepStatus;
+  hw.reset = x86::kAcpiRegisters + acpi::AcpiRegisters::kReset;
+  hw.reset_value = acpi::AcpiRegisters::kResetValue;
+  // The GED's interrupt is level-triggered on an ISA line: both the MP table and the MADT say so.
+  desc_.isa_irq_overrides.push_back({static_cast<uint8_t>(x86::kAcpiGedGsi), x86::kAcpiGedGsi,
+                                     /*level=*/true, /*active_low=*/false});
 
   CORVID_TRY_VOID(build_devices(serial));
   CORVID_TRY_VOID(load(o.kernel));
@@ -141,6 +173,10 @@ Result<> Machine::build_devices(CharBackend* serial) {
   impl_->pci = std::make_unique<PciHost>(&pio_, &mmio_, this, &desc_.pci);
   CORVID_TRY_VOID(
       pio_.add(PciHost::kConfigPort, PciHost::kConfigPortLen, impl_->pci.get(), "pci-conf1"));
+
+  impl_->acpi = std::make_unique<acpi::AcpiRegisters>(this, irq, desc_.acpi.ged_gsi);
+  CORVID_TRY_VOID(
+      mmio_.add(desc_.acpi.block_base, desc_.acpi.block_size, impl_->acpi.get(), "acpi-registers"));
 
   MachineDevices::Context ctx{memory_.get(),    irq,   loop_.get(), accel_.get(), &mmio_,
                               impl_->pci.get(), &desc_};
@@ -174,7 +210,12 @@ Result<> Machine::load(const std::string& kernel_path) {
   auto mp = CORVID_TRY(x86::encode_mptable(desc_, eax, edx));
   CORVID_TRY_VOID(x86::write_mptable(*memory_, mp));
 
+  auto tables = CORVID_TRY(acpi::build_acpi_tables(desc_, x86::kAcpiTables, x86::kAcpiTablesEnd));
+  CORVID_TRY_VOID(memory_->write(tables.base, tables.blob.data(), tables.blob.size()));
+  if (!options_.dump_acpi.empty()) CORVID_TRY_VOID(dump_acpi(tables, options_.dump_acpi));
+
   boot::BootInputs in;
+  in.rsdp_addr = tables.rsdp;
   in.kernel = kernel;
   in.cmdline = cmdline;
   in.initrd = initrd;
@@ -212,6 +253,14 @@ void Machine::request_reset() {
 }
 void Machine::request_quit(int signal) {
   finish({RunResult::Kind::kQuit, signal, {}});
+}
+Result<> Machine::request_power_button() {
+  {
+    std::lock_guard lock(mutex_);
+    if (finished_) return make_error(ECANCELED, "the VM has already stopped");
+  }
+  impl_->acpi->press_power_button();
+  return {};
 }
 
 void Machine::pause() {

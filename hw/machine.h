@@ -53,6 +53,10 @@ class Machine final : public MachineEvents {
   void request_reset() override;
   // Stops the VM from the host side (signal, QMP quit).
   void request_quit(int signal);
+  // Presses the ACPI power button (any thread): the GED raises its event and interrupt; a guest
+  // that handles it (Linux's ACPI button driver + userspace, tests/guest/power_button) enters S5
+  // and run() returns kPowerOff with status 0. ECANCELED once the VM has stopped.
+  Result<> request_power_button();
   // Pauses/resumes every vCPU; pause returns once all of them are out of guest code.
   void pause();
   void resume();

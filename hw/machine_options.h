@@ -31,7 +31,8 @@ struct MachineOptions {
   std::vector<DriveOptions> drives;
   bool virtio_rng = false;
   bool virtio_console = false;
-  std::string dump_dtb;  // write the device tree blob here
+  std::string dump_dtb;   // write the device tree blob here
+  std::string dump_acpi;  // write each ACPI table to this folder as SIG.dat (for iasl -d)
 };
 
 }  // namespace corvid::hw

@@ -20,6 +20,7 @@ struct BootInputs {
   std::span<const uint8_t> dtb;     // the machine's device tree blob, empty when none
   std::vector<fdt::MemoryRange> e820;
   uint64_t low_ram_top = 0;  // modules and initrd go below this
+  uint64_t rsdp_addr = 0;    // ACPI RSDP: PVH rsdp_paddr, boot_params.acpi_rsdp_addr; 0 = none
 };
 
 struct LoadedKernel {

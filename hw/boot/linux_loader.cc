@@ -102,6 +102,9 @@ Result<LoadedKernel> load_bzimage(const GuestMemory& memory, const BootInputs& i
 
   if (in.e820.size() > kE820Max)
     return errorf(E2BIG, "{} e820 entries (max {})", in.e820.size(), kE820Max);
+  // boot_params.acpi_rsdp_addr (zero-page.rst, offset 0x070): Linux takes the RSDP from here
+  // before scanning the BIOS area.
+  CORVID_TRY_VOID(memory.write_le64(zp + 0x070, in.rsdp_addr));
   CORVID_TRY_VOID(memory.write_u8(zp + kE820Entries, static_cast<uint8_t>(in.e820.size())));
   for (size_t i = 0; i < in.e820.size(); ++i) {
     const uint64_t e = zp + kE820Table + i * 20;

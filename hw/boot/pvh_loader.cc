@@ -160,7 +160,7 @@ Result<LoadedKernel> load_pvh_elf(const GuestMemory& memory, const BootInputs& i
   CORVID_TRY_VOID(memory.write_le32(si + 12, static_cast<uint32_t>(modules.size())));
   CORVID_TRY_VOID(memory.write_le64(si + 16, modules.empty() ? 0 : kModlist));
   CORVID_TRY_VOID(memory.write_le64(si + 24, cmdline));
-  CORVID_TRY_VOID(memory.write_le64(si + 32, 0));  // rsdp: no ACPI
+  CORVID_TRY_VOID(memory.write_le64(si + 32, in.rsdp_addr));
   CORVID_TRY_VOID(memory.write_le64(si + 40, kMemmap));
   CORVID_TRY_VOID(memory.write_le32(si + 48, static_cast<uint32_t>(in.e820.size())));
   for (size_t i = 0; i < modules.size(); ++i) {

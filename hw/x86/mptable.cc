@@ -38,7 +38,7 @@ Result<MpTable> encode_mptable(const fdt::MachineDescription& m, uint32_t cpu_si
                                uint32_t cpu_features) {
   if (m.cpus < 1 || m.cpus > 254)
     return errorf(EINVAL, "MP table: {} CPUs cannot be described (1..254)", m.cpus);
-  const uint8_t ioapic_id = static_cast<uint8_t>(m.cpus);  // after the LAPIC IDs 0..cpus-1
+  const uint8_t ioapic_id = fdt::ioapic_id(m);
   MpTable t;
   std::vector<uint8_t>& c = t.config;
   Writer w{c};
@@ -68,9 +68,17 @@ Result<MpTable> encode_mptable(const fdt::MachineDescription& m, uint32_t cpu_si
   w.u32(static_cast<uint32_t>(m.ioapic_base));
   ++entries;
   // ISA IRQ n -> IOAPIC pin n: KVM's default GSI routing and corvid's own IOAPIC both wire them
-  // one to one (no IRQ0->pin 2 override as on a real chipset).
+  // one to one (no IRQ0->pin 2 override as on a real chipset). An override in the description
+  // (the ACPI GED's level-triggered IRQ) changes the signalling, as the MADT's override does.
   for (uint8_t irq = 0; irq < 16; ++irq, ++entries) {
-    w.u8(3), w.u8(0), w.u16(kConformsToBus), w.u8(kIsaBusId), w.u8(irq), w.u8(ioapic_id), w.u8(irq);
+    uint16_t flags = kConformsToBus;
+    uint8_t pin = irq;
+    for (const auto& o : m.isa_irq_overrides) {
+      if (o.irq != irq) continue;
+      flags = static_cast<uint16_t>((o.active_low ? 0x3 : 0x1) | ((o.level ? 0x3 : 0x1) << 2));
+      pin = static_cast<uint8_t>(o.gsi);
+    }
+    w.u8(3), w.u8(0), w.u16(flags), w.u8(kIsaBusId), w.u8(irq), w.u8(ioapic_id), w.u8(pin);
   }
   if (m.pci.present) {
     for (const auto& d : m.pci.devices) {

@@ -101,6 +101,7 @@ int run_vm(const RunArgs& args) {
   auto serial = hw::CharBackend::open(serial_spec(cfg.serial));
   if (!serial) return fail(serial.error());
   hw::MachineOptions options = machine_options(cfg);
+  options.dump_acpi = args.dump_acpi;
   for (size_t i = 0; i < options.drives.size(); ++i)
     options.drives[i].stats = control.drive_stats(i);
   std::unique_ptr<hw::GuestMemory> memory;

@@ -44,6 +44,7 @@ void print_run_usage(FILE* out) {
       "  --serial SPEC        stdio | file:PATH | socket:PATH | none (default stdio)\n"
       "  --rng                add a virtio-rng device\n"
       "  --dump-dtb FILE      write the machine's device tree blob to FILE\n"
+      "  --dump-acpi DIR      write the machine's ACPI tables to DIR (SIG.dat, for iasl -d)\n"
       "  --no-reboot          exit instead of rebooting when the guest resets\n"
       "  --qmp unix:PATH,server  serve QMP (QEMU 7.2's protocol) on a unix socket\n"
       "  --domain FILE.xml    take the VM from a libvirt domain XML\n"
@@ -161,6 +162,8 @@ Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
       }
     } else if (opt == "--dump-dtb") {
       c.dump_dtb = CORVID_TRY(need_value());
+    } else if (opt == "--dump-acpi") {
+      r.dump_acpi = CORVID_TRY(need_value());
     } else if (opt == "--domain") {
       r.domain = CORVID_TRY(need_value());
     } else if (opt == "--qmp") {

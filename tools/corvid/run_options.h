@@ -16,6 +16,7 @@ struct RunArgs {
   bool verbose = false;
   bool help = false;
   std::string domain;  // --domain FILE.xml: the VM comes from a libvirt domain XML
+  std::string dump_acpi;  // --dump-acpi DIR: write the ACPI tables there
 };
 
 // Parses the arguments after "run". Accepts "--opt VALUE" and "--opt=VALUE".
