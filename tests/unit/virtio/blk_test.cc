@@ -182,6 +182,21 @@ TEST_F(BlkTest, BadRequestsFailWithStatusNotCrash) {
   EXPECT_FALSE(transport->device().broken());
 }
 
+TEST_F(BlkTest, RefusedRequestsAreCountedAsQemuCountsThem) {
+  auto stats = std::make_shared<block::IoStats>();
+  create(std::make_unique<MemDisk>(kDiskSize), {"corvid-disk-0", 1, 16, true, stats});
+  submit(0, kIn, kDiskSize / 512, 512, true);    // beyond capacity: invalid read
+  submit(0, kIn, 0, 100, true);                  // misaligned: invalid read
+  submit(0, kOut, kDiskSize / 512, 512, false);  // invalid write
+  put_segment(kDiskSize / 512, 1, 0);
+  submit(0, kWriteZeroes, 0, 16, false);  // out of range: an invalid write, as in QEMU
+  block::IoStatsSnapshot s = stats->snapshot();
+  EXPECT_EQ(s[block::IoKind::kRead].invalid, 2u);
+  EXPECT_EQ(s[block::IoKind::kWrite].invalid, 2u);
+  EXPECT_EQ(s[block::IoKind::kRead].operations + s[block::IoKind::kWrite].operations, 0u);
+  EXPECT_TRUE(s.idle_time_ns.has_value());
+}
+
 TEST_F(BlkTest, DiskErrorBecomesIoErr) {
   mem_disk->fail_next = true;
   submit(0, kOut, 0, 512, false);
