@@ -224,9 +224,12 @@ VcpuExit KvmVcpu::run() {
               fmt::format("kvm: KVM_RUN on vCPU {}: {}", index_, strerror(errno))};
     }
     switch (run->exit_reason) {
-      case KVM_EXIT_IO:
-        handle_io();
+      case KVM_EXIT_IO: {
+        auto pit = route_to_in_kernel_pit();
+        if (!pit) return {ExitReason::kInternalError, 0, pit.error().to_string()};
+        if (!*pit) handle_io();
         break;
+      }
       case KVM_EXIT_MMIO:
         handle_mmio();
         break;

@@ -85,10 +85,18 @@ Result<> KvmVm::setup_platform() {
   // The irqchip must exist before any vCPU so each gets an in-kernel LAPIC; its default GSI
   // routing maps GSI 0-15 to the PIC and IOAPIC and 16-23 to the IOAPIC.
   if (ioctl(vm_.get(), KVM_CREATE_IRQCHIP) < 0) return errno_error("kvm: KVM_CREATE_IRQCHIP");
+  return {};
+}
+
+Result<> KvmVm::ensure_pit() {
+  std::lock_guard lock(pit_mutex_);
+  if (pit_created_.load(std::memory_order_relaxed)) return {};
   kvm_pit_config pit{};
   // Port 0x61 (speaker / PIT gate 2) handled in the kernel too: Linux polls it while calibrating.
   pit.flags = KVM_PIT_SPEAKER_DUMMY;
   if (ioctl(vm_.get(), KVM_CREATE_PIT2, &pit) < 0) return errno_error("kvm: KVM_CREATE_PIT2");
+  pit_created_.store(true, std::memory_order_release);
+  LOG_DEBUG("kvm: in-kernel PIT created on the guest's first access to it");
   return {};
 }
 

@@ -48,8 +48,13 @@ class KvmVm final : public Accelerator {
   Result<> add_irqfd(uint32_t gsi, int eventfd) override;
   std::string describe() const override;
 
-  // Creates the in-kernel irqchip and PIT; called once by create_kvm_accelerator.
+  // Creates the in-kernel irqchip; called once by create_kvm_accelerator.
   Result<> setup_platform();
+  // Creates the in-kernel PIT unless it exists; any thread. It is made on the guest's first
+  // access to its ports (see kvm_pit.cc): tearing a PIT down costs several SRCU grace periods
+  // and a kthread (~14 ms on nested hosts), which guests that never use it need not pay.
+  Result<> ensure_pit();
+  bool pit_created() const { return pit_created_.load(std::memory_order_acquire); }
 
   const MachineBuses& buses() const { return buses_; }
   int vcpu_count() const { return vcpus_; }
@@ -63,6 +68,8 @@ class KvmVm final : public Accelerator {
   std::vector<uint32_t> msr_index_;
   KvmInterrupts interrupts_;
   MachineBuses buses_{};
+  std::mutex pit_mutex_;
+  std::atomic<bool> pit_created_{false};
 };
 
 class KvmVcpu final : public Vcpu {
@@ -82,6 +89,10 @@ class KvmVcpu final : public Vcpu {
   kvm_run* run_state() const { return reinterpret_cast<kvm_run*>(run_map_.data()); }
   void handle_io();
   void handle_mmio();
+  // An exit for a PIT port: creates the in-kernel PIT and has the guest repeat the access there
+  // (kvm_pit.cc). False: not a PIT access this path handles; dispatch it normally.
+  Result<bool> route_to_in_kernel_pit();
+  Result<uint64_t> out_instruction_start(const kvm_regs& regs, uint16_t port, unsigned size);
   Result<> set_msrs();
   void log_state(const char* why);
 
@@ -90,6 +101,9 @@ class KvmVcpu final : public Vcpu {
   UniqueFd fd_;
   Mapping run_map_;
   std::atomic<bool> stop_{false};
+  // The RIP of the last PIT access repeated here, so an access the kernel somehow still does
+  // not claim is dispatched to the IoBus instead of being repeated forever.
+  uint64_t pit_replayed_rip_ = UINT64_MAX;
   // The thread inside run(), for request_stop()'s kick; guarded by kick_mutex_.
   std::mutex kick_mutex_;
   bool running_ = false;
