@@ -197,7 +197,11 @@ Result<> MachineControl::reset() {
 }
 
 Result<> MachineControl::powerdown() {
-  return errorf(0, "system_powerdown: corvid's board has no power button yet");
+  // QEMU's system_powerdown presses the ACPI power button and returns; whether and when the guest
+  // powers off is up to it (its SHUTDOWN comes through report()).
+  std::lock_guard lock(mutex_);
+  if (!machine_) return errorf(0, "the VM is not running");
+  return machine_->request_power_button();
 }
 
 void MachineControl::quit() {

@@ -39,6 +39,7 @@ TEST(MachineControl, NoDuplicateEventsForMonitorCommands) {
   c.set_event_sink(&sink);
   EXPECT_EQ(c.run_state(), RunState::kPrelaunch);
   EXPECT_EQ(c.pause().error().message, "the VM is not running");
+  EXPECT_EQ(c.powerdown().error().message, "the VM is not running");
   c.quit();  // between boots: remembered for the next machine
   EXPECT_TRUE(c.quit_requested_by_monitor());
   c.report({Kind::kQuit, 0}, false);
