@@ -16,8 +16,10 @@
 #include "hw/misc/debug_exit.h"
 #include "hw/misc/i8042.h"
 #include "hw/pci/pci_host.h"
+#include "hw/rtc/cmos_rtc.h"
 #include "hw/x86/memory_map.h"
 #include "hw/x86/mptable.h"
+#include "hw/x86/reset_vector.h"
 
 namespace corvid::hw {
 namespace {
@@ -69,6 +71,7 @@ struct Machine::Impl {
   std::unique_ptr<Serial8250> serial;
   std::unique_ptr<DebugExit> debug_exit;
   std::unique_ptr<I8042> i8042;
+  std::unique_ptr<CmosRtc> rtc;
   std::unique_ptr<PciHost> pci;
   std::unique_ptr<acpi::AcpiRegisters> acpi;
   MachineDevices devices;  // virtio devices and their disks
@@ -94,6 +97,7 @@ Machine::~Machine() {
     if (loop_) loop_->stop();
     if (impl_->io_thread.joinable()) impl_->io_thread.join();
     if (serial_) serial_->stop_input();
+    if (impl_->rtc) impl_->rtc->stop_timer();
     // The bridge lets go of its devices' BARs first; devices go before the loop they registered
     // with (virtio's lifetime rule).
     impl_->pci.reset();
@@ -167,9 +171,18 @@ Result<> Machine::build_devices(CharBackend* serial) {
       loop_.get(), [s = impl_->serial.get()](std::span<const uint8_t> b) { s->receive(b); }));
   impl_->debug_exit = std::make_unique<DebugExit>(this);
   CORVID_TRY_VOID(pio_.add(desc_.debug_exit_port, 4, impl_->debug_exit.get(), "debug-exit"));
-  impl_->i8042 = std::make_unique<I8042>(this);
+  impl_->i8042 = std::make_unique<I8042>(this, irq);
   CORVID_TRY_VOID(pio_.add(I8042::kDataPort, 1, impl_->i8042->data(), "i8042-data"));
   CORVID_TRY_VOID(pio_.add(I8042::kCommandPort, 1, impl_->i8042->command(), "i8042-command"));
+  const x86::RamLayout layout = x86::ram_layout(options_.memory_bytes);
+  impl_->rtc = std::make_unique<CmosRtc>(
+      CmosRtc::Config{layout.low_size, layout.high_size, options_.vcpus}, irq);
+  CORVID_TRY_VOID(pio_.add(CmosRtc::kBasePort, CmosRtc::kPortCount, impl_->rtc.get(), "rtc"));
+  CORVID_TRY_VOID(impl_->rtc->start_timer(loop_.get()));
+  // What the FADT (IAPC_BOOT_ARCH, CENTURY) and the DSDT (PNP0B00, PNP0303) announce.
+  desc_.legacy.cmos_rtc = true;
+  desc_.legacy.rtc_century = CmosRtc::kCenturyIndex;
+  desc_.legacy.i8042 = true;
   impl_->pci = std::make_unique<PciHost>(&pio_, &mmio_, this, &desc_.pci);
   CORVID_TRY_VOID(
       pio_.add(PciHost::kConfigPort, PciHost::kConfigPortLen, impl_->pci.get(), "pci-conf1"));
@@ -213,12 +226,15 @@ Result<> Machine::load(const std::string& kernel_path) {
   auto tables = CORVID_TRY(acpi::build_acpi_tables(desc_, x86::kAcpiTables, x86::kAcpiTablesEnd));
   CORVID_TRY_VOID(memory_->write(tables.base, tables.blob.data(), tables.blob.size()));
   if (!options_.dump_acpi.empty()) CORVID_TRY_VOID(dump_acpi(tables, options_.dump_acpi));
+  CORVID_TRY_VOID(x86::write_reset_vector(*memory_));
 
   boot::BootInputs in;
   in.rsdp_addr = tables.rsdp;
   in.kernel = kernel;
+  in.kernel_name = kernel_path;
   in.cmdline = cmdline;
   in.initrd = initrd;
+  in.initrd_name = options_.initrd;
   in.dtb = dtb_;
   in.e820 = desc_.memory;
   in.low_ram_top = x86::low_ram_top(x86::ram_layout(options_.memory_bytes));

@@ -1,5 +1,6 @@
 // Loading a kernel into guest RAM: PVH ELF images (Xen's PVH boot ABI, used by our test guests
-// and by Linux's vmlinux with CONFIG_PVH) and Linux bzImages (the x86 boot protocol).
+// and by Linux's vmlinux with CONFIG_PVH), Linux bzImages (the x86 boot protocol) and multiboot v1
+// images (ELF or a.out kludge), as qemu-system-x86_64 -kernel takes them.
 #pragma once
 
 #include <cstdint>
@@ -15,8 +16,10 @@ namespace corvid::hw::boot {
 
 struct BootInputs {
   std::span<const uint8_t> kernel;  // the whole file
+  std::string kernel_name;          // its path: multiboot's command line starts with it
   std::string cmdline;
   std::span<const uint8_t> initrd;  // empty when none
+  std::string initrd_name;          // the initrd's file name: a multiboot module's string
   std::span<const uint8_t> dtb;     // the machine's device tree blob, empty when none
   std::vector<fdt::MemoryRange> e820;
   uint64_t low_ram_top = 0;  // modules and initrd go below this
@@ -25,18 +28,29 @@ struct BootInputs {
 
 struct LoadedKernel {
   accel::BootState state;  // for the boot vCPU
-  std::string format;      // "pvh" or "bzImage"
+  std::string format;      // "pvh", "bzImage" or "multiboot"
   uint64_t kernel_start = 0, kernel_end = 0;
   uint64_t initrd_addr = 0, dtb_addr = 0;
 };
 
-// Picks the loader from the file's magic. Every offset and size read from the file is checked:
+// Picks the loader from the file's magic, in QEMU's order: a bzImage's "HdrS", then a multiboot
+// header, then a PVH ELF note. Every offset and size read from the file is checked:
 // a truncated or malformed kernel is an error naming what is wrong, never a crash.
 Result<LoadedKernel> load_kernel(const GuestMemory& memory, const BootInputs& in);
 
-// The two loaders, exposed for tests.
+// The loaders, exposed for tests.
 Result<LoadedKernel> load_pvh_elf(const GuestMemory& memory, const BootInputs& in);
 Result<LoadedKernel> load_bzimage(const GuestMemory& memory, const BootInputs& in);
+
+// The multiboot v1 header search (first 8192 bytes, 4-byte aligned): found with a valid
+// checksum, or the offset of a magic whose checksum is wrong.
+struct MultibootProbe {
+  bool found = false, bad_checksum = false;
+  uint64_t offset = 0;
+};
+MultibootProbe probe_multiboot(std::span<const uint8_t> kernel);
+Result<LoadedKernel> load_multiboot(const GuestMemory& memory, const BootInputs& in,
+                                    uint64_t header_offset);
 
 // Shared helpers: copies cmdline (NUL-terminated) to x86::kCmdline; places `data` page-aligned
 // just below `top`, not below `floor`; returns its address.

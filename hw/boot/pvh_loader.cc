@@ -1,12 +1,11 @@
 // PVH boot: ELF program headers, the Xen PHYS32_ENTRY note and struct hvm_start_info
 // (xen/include/public/arch-x86/hvm/start_info.h; Linux's arch/x86/platform/pvh).
-#include <elf.h>
-
 #include <cstring>
 
 #include "base/endian.h"
 #include "hw/boot/boot_cpu.h"
 #include "hw/boot/boot_image.h"
+#include "hw/boot/elf_image.h"
 #include "hw/x86/memory_map.h"
 
 namespace corvid::hw::boot {
@@ -18,80 +17,9 @@ constexpr uint64_t kModlist = x86::kStartInfo + 0x40;  // up to 8 entries of 32 
 constexpr uint64_t kMemmap = x86::kStartInfo + 0x200;  // up to 64 entries of 24 bytes
 constexpr size_t kMaxMemmap = 64;
 
-struct Segment {
-  uint64_t offset, paddr, filesz, memsz;
-};
-
-struct ElfInfo {
-  std::vector<Segment> loads;
-  std::vector<std::pair<uint64_t, uint64_t>> notes;  // file offset, size
-};
-
-bool in_file(std::span<const uint8_t> f, uint64_t off, uint64_t len) {
-  return off <= f.size() && len <= f.size() - off;
-}
-
-Result<ElfInfo> parse_elf(std::span<const uint8_t> f) {
-  if (f.size() < EI_NIDENT || std::memcmp(f.data(), ELFMAG, SELFMAG) != 0)
-    return make_error(ENOEXEC, "not an ELF file");
-  const bool is64 = f[EI_CLASS] == ELFCLASS64;
-  if (!is64 && f[EI_CLASS] != ELFCLASS32) return make_error(ENOEXEC, "ELF: unknown class");
-  if (f[EI_DATA] != ELFDATA2LSB) return make_error(ENOEXEC, "ELF: not little-endian");
-  const size_t ehsize = is64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
-  if (f.size() < ehsize) return make_error(ENOEXEC, "ELF: truncated header");
-  const uint8_t* p = f.data();
-  uint64_t phoff, phentsize, phnum;
-  if (is64) {
-    phoff = load_le64(p + offsetof(Elf64_Ehdr, e_phoff));
-    phentsize = load_le16(p + offsetof(Elf64_Ehdr, e_phentsize));
-    phnum = load_le16(p + offsetof(Elf64_Ehdr, e_phnum));
-  } else {
-    phoff = load_le32(p + offsetof(Elf32_Ehdr, e_phoff));
-    phentsize = load_le16(p + offsetof(Elf32_Ehdr, e_phentsize));
-    phnum = load_le16(p + offsetof(Elf32_Ehdr, e_phnum));
-  }
-  const size_t want = is64 ? sizeof(Elf64_Phdr) : sizeof(Elf32_Phdr);
-  if (phentsize < want) return errorf(ENOEXEC, "ELF: program header size {} too small", phentsize);
-  if (phnum == 0 || !in_file(f, phoff, phnum * phentsize))
-    return make_error(ENOEXEC, "ELF: program headers outside the file");
-  ElfInfo info;
-  for (uint64_t i = 0; i < phnum; ++i) {
-    const uint8_t* ph = p + phoff + i * phentsize;
-    uint32_t type;
-    Segment s;
-    if (is64) {
-      type = load_le32(ph + offsetof(Elf64_Phdr, p_type));
-      s = {load_le64(ph + offsetof(Elf64_Phdr, p_offset)),
-           load_le64(ph + offsetof(Elf64_Phdr, p_paddr)),
-           load_le64(ph + offsetof(Elf64_Phdr, p_filesz)),
-           load_le64(ph + offsetof(Elf64_Phdr, p_memsz))};
-    } else {
-      type = load_le32(ph + offsetof(Elf32_Phdr, p_type));
-      s = {load_le32(ph + offsetof(Elf32_Phdr, p_offset)),
-           load_le32(ph + offsetof(Elf32_Phdr, p_paddr)),
-           load_le32(ph + offsetof(Elf32_Phdr, p_filesz)),
-           load_le32(ph + offsetof(Elf32_Phdr, p_memsz))};
-    }
-    if (type == PT_LOAD) {
-      if (!in_file(f, s.offset, s.filesz))
-        return errorf(ENOEXEC, "ELF: segment {} data [{:#x}, +{:#x}) lies outside the file", i,
-                      s.offset, s.filesz);
-      if (s.filesz > s.memsz)
-        return errorf(ENOEXEC, "ELF: segment {} file size {:#x} exceeds its memory size {:#x}", i,
-                      s.filesz, s.memsz);
-      info.loads.push_back(s);
-    } else if (type == PT_NOTE) {
-      if (!in_file(f, s.offset, s.filesz))
-        return errorf(ENOEXEC, "ELF: note segment {} outside the file", i);
-      info.notes.emplace_back(s.offset, s.filesz);
-    }
-  }
-  return info;
-}
-
 // Finds XEN_ELFNOTE_PHYS32_ENTRY (ELF note format: namesz, descsz, type, name, desc; each
 // 4-byte aligned).
-Result<uint64_t> find_pvh_entry(std::span<const uint8_t> f, const ElfInfo& info) {
+Result<uint64_t> find_pvh_entry(std::span<const uint8_t> f, const ElfImage& info) {
   for (auto [off, size] : info.notes) {
     uint64_t pos = off, end = off + size;
     while (end - pos >= 12) {
@@ -200,13 +128,27 @@ Result<uint64_t> place_below(const GuestMemory& memory, std::span<const uint8_t>
 }
 
 Result<LoadedKernel> load_kernel(const GuestMemory& memory, const BootInputs& in) {
-  if (in.kernel.size() >= 4 && std::memcmp(in.kernel.data(), ELFMAG, SELFMAG) == 0)
-    return load_pvh_elf(memory, in);
   if (in.kernel.size() >= 0x206 && std::memcmp(&in.kernel[0x202], "HdrS", 4) == 0)
     return load_bzimage(memory, in);
-  return make_error(ENOEXEC,
-                    "neither a PVH ELF image nor a Linux bzImage (no ELF magic, no 'HdrS' "
-                    "boot header at 0x202)");
+  const MultibootProbe mb = probe_multiboot(in.kernel);
+  if (mb.found) return load_multiboot(memory, in, mb.offset);
+  const std::string bad_mb =
+      mb.bad_checksum
+          ? fmt::format(
+                "multiboot magic 0x1badb002 at offset {:#x} has a wrong checksum (magic + "
+                "flags + checksum must be 0 mod 2^32)",
+                mb.offset)
+          : "";
+  if (is_elf(in.kernel)) {
+    auto pvh = load_pvh_elf(memory, in);
+    if (!pvh && !bad_mb.empty()) return tl::unexpected(with_context(pvh.error(), bad_mb));
+    return pvh;
+  }
+  if (!bad_mb.empty()) return make_error(ENOEXEC, bad_mb);
+  return make_error(
+      ENOEXEC,
+      "neither a PVH ELF image nor a Linux bzImage nor a multiboot image (no ELF magic, "
+      "no 'HdrS' boot header at 0x202, no multiboot header in the first 8 KiB)");
 }
 
 }  // namespace corvid::hw::boot

@@ -1,5 +1,5 @@
 // The board's devices through their register interfaces: 8250 UART, PCI host bridge (conf1),
-// i8042 reset, debug-exit.
+// debug-exit.
 #include <gtest/gtest.h>
 
 #include <unistd.h>
@@ -9,7 +9,6 @@
 
 #include "hw/char/serial8250.h"
 #include "hw/misc/debug_exit.h"
-#include "hw/misc/i8042.h"
 #include "hw/pci/pci_host.h"
 
 namespace corvid::hw {
@@ -203,16 +202,6 @@ TEST_F(PciFixture, ResetControlRegisterResets) {
   host->io_write(1, 1, 0x02);
   EXPECT_EQ(events.resets, 0);
   host->io_write(1, 1, 0x06);
-  EXPECT_EQ(events.resets, 1);
-}
-
-TEST(I8042, CommandFeResetsAndStatusSaysNoData) {
-  EventRecorder events;
-  I8042 kbd(&events);
-  EXPECT_EQ(kbd.command()->io_read(0, 1) & 0x01, 0u) << "output buffer empty";
-  kbd.command()->io_write(0, 1, 0xad);
-  EXPECT_EQ(events.resets, 0);
-  kbd.command()->io_write(0, 1, 0xfe);
   EXPECT_EQ(events.resets, 1);
 }
 
