@@ -5,7 +5,7 @@
 //                        _PRT (INTx -> link devices GSIA.., the MP table's swizzle)
 //   \_SB.GSIA..GSID      PCI interrupt links (PNP0C0F), one GSI each, level, active high
 //   \_SB.COM1            16550 UART (PNP0501)
-//   \_SB.RTC_, \_SB.KBD_ CMOS RTC (PNP0B00), i8042 (PNP0303) when the board has them
+//   \_SB.RTC_, KBD_, MOU_ CMOS RTC (PNP0B00), i8042 (PNP0303, PNP0F13) when the board has them
 //   \_SB.VRnn            virtio-mmio devices (LNRO0005)
 //   \_SB.GED_            Generic Event Device (ACPI0013): its _EVT reads the event register and
 //                        notifies PWRB
@@ -118,6 +118,11 @@ std::vector<uint8_t> build_dsdt(const fdt::MachineDescription& d) {
     sb =
         concat({sb, device("KBD_",
                            concat({name("_HID", eisa_id("PNP0303")), name("_CRS", crs.build())}))});
+    // The auxiliary (mouse) port of the same controller: IRQ 12 (Linux's i8042 PNP probe wants
+    // it as its own device).
+    sb = concat(
+        {sb, device("MOU_", concat({name("_HID", eisa_id("PNP0F13")),
+                                    name("_CRS", ResourceTemplate().irq_no_flags(12).build())}))});
   }
   for (size_t i = 0; i < d.virtio_mmio.size(); ++i) {
     const auto& v = d.virtio_mmio[i];

@@ -258,9 +258,14 @@ TEST(AcpiTables, DsdtNamesTheDevicesAndRoutesIntxLikeTheMpTable) {
       EXPECT_TRUE(contains(dsdt, aml::concat({aml::name_string("_CRS"), crs}))) << link;
     }
   }
-  // With a CMOS RTC the DSDT gains PNP0B00.
+  // With a CMOS RTC and an i8042 the DSDT gains PNP0B00, PNP0303 and PNP0F13 (the aux port).
+  EXPECT_FALSE(contains(dsdt, aml::eisa_id("PNP0303")));
   d.legacy.cmos_rtc = true;
-  EXPECT_TRUE(contains(build_dsdt(d), aml::eisa_id("PNP0B00")));
+  d.legacy.i8042 = true;
+  Bytes legacy = build_dsdt(d);
+  EXPECT_TRUE(contains(legacy, aml::eisa_id("PNP0B00")));
+  EXPECT_TRUE(contains(legacy, aml::eisa_id("PNP0303")));
+  EXPECT_TRUE(contains(legacy, aml::eisa_id("PNP0F13")));
 }
 
 TEST(AcpiTables, EcamAddsMcfgAndMakesThePciRootPcie) {
