@@ -1,78 +1,80 @@
 #include "block/fault_injection.h"
 
-#include <unistd.h>
+#include "block/engine_wrapper.h"
 
 namespace corvid::block {
 namespace {
 
-FaultPlan* g_plan = nullptr;
+enum class Kind { kData, kMetadata, kFlush };
 
-class FaultEngine final : public IoEngine {
+class FaultEngine final : public EngineWrapper {
  public:
-  explicit FaultEngine(std::unique_ptr<IoEngine> inner) : inner_(std::move(inner)) {}
-  const char* name() const override { return inner_->name(); }
-  int event_fd() const override { return inner_->event_fd(); }
+  FaultEngine(std::unique_ptr<IoEngine> inner, FaultPlan* plan)
+      : EngineWrapper(std::move(inner)), plan_(plan) {}
 
-  void readv(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) override {
-    track(std::move(cb),
-          [&](IoCallback c) { inner_->readv(fd, offset, iov, iovcnt, std::move(c)); });
-  }
   void writev(int fd, uint64_t offset, const iovec* iov, int iovcnt, IoCallback cb) override {
-    if (int err = fault_for_write()) return fail(std::move(cb), err);
-    track(std::move(cb),
-          [&](IoCallback c) { inner_->writev(fd, offset, iov, iovcnt, std::move(c)); });
+    if (int err = fault(Kind::kData)) return complete_later(std::move(cb), -err);
+    EngineWrapper::writev(fd, offset, iov, iovcnt, std::move(cb));
   }
   void fsync(int fd, bool datasync, IoCallback cb) override {
-    track(std::move(cb), [&](IoCallback c) { inner_->fsync(fd, datasync, std::move(c)); });
+    if (int err = fault(Kind::kFlush)) return complete_later(std::move(cb), -err);
+    EngineWrapper::fsync(fd, datasync, std::move(cb));
   }
   void fallocate(int fd, int mode, uint64_t offset, uint64_t len, IoCallback cb) override {
-    if (int err = fault_for_write()) return fail(std::move(cb), err);
-    track(std::move(cb),
-          [&](IoCallback c) { inner_->fallocate(fd, mode, offset, len, std::move(c)); });
+    if (int err = fault(Kind::kData)) return complete_later(std::move(cb), -err);
+    EngineWrapper::fallocate(fd, mode, offset, len, std::move(cb));
   }
-  void submit() override { inner_->submit(); }
-
- protected:
-  int reap(bool wait) override { return inner_->poll(wait); }
-  void wake() override { inner_event_signal(); }
+  int64_t pwritev_now(int fd, uint64_t offset, const iovec* iov, int iovcnt,
+                      WriteKind kind) override {
+    if (int err = fault(kind == WriteKind::kData ? Kind::kData : Kind::kMetadata)) return -err;
+    return EngineWrapper::pwritev_now(fd, offset, iov, iovcnt, kind);
+  }
+  int64_t fdatasync_now(int fd) override {
+    if (int err = fault(Kind::kFlush)) return -err;
+    return EngineWrapper::fdatasync_now(fd);
+  }
+  int64_t ftruncate_now(int fd, uint64_t size) override {
+    if (int err = fault(Kind::kMetadata)) return -err;
+    return EngineWrapper::ftruncate_now(fd, size);
+  }
+  int64_t fallocate_now(int fd, int mode, uint64_t offset, uint64_t len) override {
+    if (int err = fault(Kind::kMetadata)) return -err;
+    return EngineWrapper::fallocate_now(fd, mode, offset, len);
+  }
 
  private:
-  // The inner engine runs the callback; our in_flight_ mirrors its count so poll() waits.
-  template <typename Issue>
-  void track(IoCallback cb, Issue issue) {
-    ++in_flight_;
-    issue([this, cb = std::move(cb)](int64_t res) {
-      --in_flight_;
-      cb(res);
-    });
+  bool targeted(Kind k) const {
+    switch (plan_->target) {
+      case FaultTarget::kAnyWrite:
+        return k != Kind::kFlush;
+      case FaultTarget::kDataWrite:
+        return k == Kind::kData;
+      case FaultTarget::kMetadataWrite:
+        return k == Kind::kMetadata;
+      case FaultTarget::kFlush:
+        return k == Kind::kFlush;
+    }
+    return false;
   }
-  void fail(IoCallback cb, int err) { complete_later(std::move(cb), -err); }
-
-  // The inner engine's event fd is ours too; a write makes it readable.
-  void inner_event_signal() {
-    uint64_t one = 1;
-    (void)!::write(inner_->event_fd(), &one, sizeof one);
+  // Counts one request; returns the errno to fail it with, or 0.
+  int fault(Kind k) {
+    if (!targeted(k)) return 0;
+    int64_t n = plan_->seen++;
+    if (plan_->fail_at < 0) return 0;
+    if (n == plan_->fail_at || (plan_->sticky && n > plan_->fail_at)) {
+      ++plan_->injected;
+      return plan_->error;
+    }
+    return 0;
   }
 
-  std::unique_ptr<IoEngine> inner_;
+  FaultPlan* plan_;
 };
 
 }  // namespace
 
-void set_fault_plan(FaultPlan* plan) {
-  g_plan = plan;
-}
-
-int fault_for_write() {
-  if (g_plan == nullptr) return 0;
-  int64_t n = g_plan->writes++;
-  if (g_plan->fail_at < 0) return 0;
-  if (n == g_plan->fail_at || (g_plan->sticky && n > g_plan->fail_at)) return g_plan->error;
-  return 0;
-}
-
-std::unique_ptr<IoEngine> fault_injecting_engine(std::unique_ptr<IoEngine> inner) {
-  return std::make_unique<FaultEngine>(std::move(inner));
+std::unique_ptr<IoEngine> fault_injecting_engine(std::unique_ptr<IoEngine> inner, FaultPlan* plan) {
+  return std::make_unique<FaultEngine>(std::move(inner), plan);
 }
 
 }  // namespace corvid::block

@@ -1,8 +1,10 @@
-// Error injection for tests (issue 4 item 7): the Nth write request to an image file, be it
-// a metadata write (ImageFile) or a data write through an engine wrapped by
-// fault_injecting_engine(), fails with the chosen errno. Off unless a plan is installed.
+// Error injection for tests (issue 4 item 7): an engine wrapper that fails the Nth request of
+// a chosen kind (guest data write, metadata write, flush, or any of them) with the chosen
+// errno, once or from then on (a full disk). Every write of a driver passes through its engine
+// (block/image_file.h), so metadata writes are counted as well as data writes.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <memory>
 
@@ -10,19 +12,23 @@
 
 namespace corvid::block {
 
-struct FaultPlan {
-  int64_t fail_at = -1;  // index of the write request that fails (0-based); -1: never
-  int error = 5;         // EIO
-  bool sticky = false;   // every write from fail_at on fails (a full disk)
-  int64_t writes = 0;    // counted so far
+enum class FaultTarget {
+  kAnyWrite,       // data and metadata writes, truncates and hole punches
+  kDataWrite,      // guest data (engine writes; qcow2's allocating-path data)
+  kMetadataWrite,  // qcow2 tables, refcounts, header
+  kFlush,          // fdatasync, queued or blocking
 };
 
-// Installs (or, with nullptr, removes) the process-wide plan. Not thread-safe: tests only.
-void set_fault_plan(FaultPlan* plan);
-// Counts one write request; returns the errno to fail it with, or 0.
-int fault_for_write();
+struct FaultPlan {
+  FaultTarget target = FaultTarget::kAnyWrite;
+  int64_t fail_at = -1;  // index among the target's requests (0-based); -1: never
+  int error = EIO;
+  bool sticky = false;   // every targeted request from fail_at on fails
+  int64_t seen = 0;      // targeted requests counted so far
+  int64_t injected = 0;  // requests failed
+};
 
-// Wraps an engine so its write requests (writev, fallocate) consult the plan.
-std::unique_ptr<IoEngine> fault_injecting_engine(std::unique_ptr<IoEngine> inner);
+// Wraps an engine so its requests consult *plan (which must outlive the engine).
+std::unique_ptr<IoEngine> fault_injecting_engine(std::unique_ptr<IoEngine> inner, FaultPlan* plan);
 
 }  // namespace corvid::block

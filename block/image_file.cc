@@ -1,13 +1,14 @@
 #include "block/image_file.h"
 
-#include "block/fault_injection.h"
-
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+
+#include "block/iov.h"
 
 namespace corvid::block {
 
@@ -67,19 +68,17 @@ Result<> ImageFile::pread(void* buf, size_t len, uint64_t offset) const {
 }
 
 Result<> ImageFile::pwrite(const void* buf, size_t len, uint64_t offset) const {
-  if (int err = fault_for_write())
+  iovec v{const_cast<void*>(buf), len};
+  return pwritev(&v, 1, offset, WriteKind::kMetadata);
+}
+
+Result<> ImageFile::pwritev(const iovec* iov, int iovcnt, uint64_t offset, WriteKind kind) const {
+  int64_t n = engine_ ? engine_->pwritev_now(meta_fd(), offset, iov, iovcnt, kind)
+                      : host_pwritev(meta_fd(), offset, iov, iovcnt);
+  if (n < 0) {
+    int err = static_cast<int>(-n);
     return make_error(err, fmt::format("{}: write of {} bytes at offset {:#x} failed: {}", path_,
-                                       len, offset, std::strerror(err)));
-  auto* p = static_cast<const uint8_t*>(buf);
-  while (len > 0) {
-    ssize_t n = ::pwrite(meta_fd(), p, len, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("{}: write of {} bytes at offset {:#x} failed", path_, len, offset);
-    }
-    p += n;
-    len -= static_cast<size_t>(n);
-    offset += static_cast<uint64_t>(n);
+                                       iov_length(iov, iovcnt), offset, std::strerror(err)));
   }
   return {};
 }
@@ -102,14 +101,34 @@ Result<uint64_t> ImageFile::allocated_bytes() const {
 }
 
 Result<> ImageFile::truncate(uint64_t size) const {
-  if (::ftruncate(meta_fd(), static_cast<off_t>(size)) < 0)
-    return errno_error("{}: truncate to {} bytes failed", path_, size);
+  int64_t r = engine_ ? engine_->ftruncate_now(meta_fd(), size) : host_ftruncate(meta_fd(), size);
+  if (r < 0) {
+    int err = static_cast<int>(-r);
+    return make_error(
+        err, fmt::format("{}: truncate to {} bytes failed: {}", path_, size, std::strerror(err)));
+  }
+  return {};
+}
+
+Result<> ImageFile::punch_hole(uint64_t offset, uint64_t len) const {
+  constexpr int kMode = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
+  int64_t r = engine_ ? engine_->fallocate_now(meta_fd(), kMode, offset, len)
+                      : host_fallocate(meta_fd(), kMode, offset, len);
+  if (r < 0) {
+    int err = static_cast<int>(-r);
+    return make_error(err, fmt::format("{}: discard of {} bytes at offset {:#x} failed: {}", path_,
+                                       len, offset, std::strerror(err)));
+  }
   return {};
 }
 
 Result<> ImageFile::sync() const {
   if (cache_ == CacheMode::kUnsafe) return {};
-  if (::fdatasync(meta_fd()) < 0) return errno_error("{}: fdatasync failed", path_);
+  int64_t r = engine_ ? engine_->fdatasync_now(meta_fd()) : host_fdatasync(meta_fd());
+  if (r < 0) {
+    int err = static_cast<int>(-r);
+    return make_error(err, fmt::format("{}: fdatasync failed: {}", path_, std::strerror(err)));
+  }
   return {};
 }
 

@@ -1,6 +1,11 @@
 #include "block/io_engine.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cerrno>
+#include <climits>
+#include <vector>
 
 #include "base/log.h"
 
@@ -49,6 +54,61 @@ int IoEngine::poll(bool wait) {
   submit();  // what the callbacks queued
   if (!deferred_.empty()) wake();
   return n;
+}
+
+int64_t host_pwritev(int fd, uint64_t offset, const iovec* iov, int iovcnt) {
+  std::vector<iovec> rest(iov, iov + iovcnt);
+  size_t i = 0;
+  int64_t total = 0;
+  while (i < rest.size()) {
+    if (rest[i].iov_len == 0) {
+      ++i;
+      continue;
+    }
+    int cnt = static_cast<int>(std::min<size_t>(rest.size() - i, IOV_MAX));
+    ssize_t n = ::pwritev(fd, &rest[i], cnt, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -ENOSPC;
+    offset += static_cast<uint64_t>(n);
+    total += n;
+    while (n > 0) {
+      size_t step = std::min(static_cast<size_t>(n), rest[i].iov_len);
+      rest[i].iov_base = static_cast<uint8_t*>(rest[i].iov_base) + step;
+      rest[i].iov_len -= step;
+      n -= static_cast<ssize_t>(step);
+      if (rest[i].iov_len == 0) ++i;
+    }
+  }
+  return total;
+}
+
+int64_t host_fdatasync(int fd) {
+  return ::fdatasync(fd) < 0 ? -errno : 0;
+}
+
+int64_t host_ftruncate(int fd, uint64_t size) {
+  return ::ftruncate(fd, static_cast<off_t>(size)) < 0 ? -errno : 0;
+}
+
+int64_t host_fallocate(int fd, int mode, uint64_t offset, uint64_t len) {
+  return ::fallocate(fd, mode, static_cast<off_t>(offset), static_cast<off_t>(len)) < 0 ? -errno
+                                                                                        : 0;
+}
+
+int64_t IoEngine::pwritev_now(int fd, uint64_t offset, const iovec* iov, int iovcnt, WriteKind) {
+  return host_pwritev(fd, offset, iov, iovcnt);
+}
+int64_t IoEngine::fdatasync_now(int fd) {
+  return host_fdatasync(fd);
+}
+int64_t IoEngine::ftruncate_now(int fd, uint64_t size) {
+  return host_ftruncate(fd, size);
+}
+int64_t IoEngine::fallocate_now(int fd, int mode, uint64_t offset, uint64_t len) {
+  return host_fallocate(fd, mode, offset, len);
 }
 
 }  // namespace corvid::block

@@ -22,6 +22,9 @@ namespace corvid::block {
 // res >= 0: bytes transferred (0 for fsync/fallocate); res < 0: -errno.
 using IoCallback = std::function<void(int64_t res)>;
 
+// What a write carries, for wrappers that treat them differently (fault injection).
+enum class WriteKind { kData, kMetadata };
+
 class IoEngine {
  public:
   // aio=io_uring falls back to the thread pool (with one warning line) when the kernel refuses
@@ -39,6 +42,16 @@ class IoEngine {
 
   // Hands every queued request to the kernel / the workers in one go.
   virtual void submit() = 0;
+
+  // Blocking requests on the calling thread, for metadata that must reach the file before the
+  // caller goes on (block/image_file.h routes its writes here). They never run callbacks.
+  // Wrappers (power loss, fault injection) see them like the queued requests. Return the
+  // bytes written (pwritev_now: all of them, retrying short writes) or 0, or -errno.
+  virtual int64_t pwritev_now(int fd, uint64_t offset, const iovec* iov, int iovcnt,
+                              WriteKind kind);
+  virtual int64_t fdatasync_now(int fd);
+  virtual int64_t ftruncate_now(int fd, uint64_t size);
+  virtual int64_t fallocate_now(int fd, int mode, uint64_t offset, uint64_t len);
 
   // Completes `cb` with `res` at the next poll(): for results known without any I/O. Signals
   // event_fd() so an event-loop user polls again.
@@ -66,6 +79,12 @@ class IoEngine {
   int run_deferred();
   std::vector<std::pair<IoCallback, int64_t>> deferred_, running_;
 };
+
+// The plain system calls behind the blocking requests (-errno on failure).
+int64_t host_pwritev(int fd, uint64_t offset, const iovec* iov, int iovcnt);
+int64_t host_fdatasync(int fd);
+int64_t host_ftruncate(int fd, uint64_t size);
+int64_t host_fallocate(int fd, int mode, uint64_t offset, uint64_t len);
 
 Result<std::unique_ptr<IoEngine>> create_io_uring_engine(unsigned queue_depth);
 Result<std::unique_ptr<IoEngine>> create_thread_pool_engine(unsigned workers);

@@ -112,7 +112,9 @@ class Device final : public ImageDriver {
   Result<> rewrite_header();
   Result<> mark_dirty();
   Result<> mark_clean();
+  // Writes cached L2 tables (after their barrier) and, unless deferred, refcount blocks.
   Result<> flush_metadata();
+  Result<> l2_write_barrier();
   // Fatal corruption: prints QEMU's message, sets the corrupt bit, fails all later requests.
   Error corruption(const std::string& message);
   bool refcounts_deferred() const {
@@ -223,7 +225,8 @@ class Device final : public ImageDriver {
   std::vector<Snapshot> snapshots_;
   std::unique_ptr<ImageDriver> backing_;
   bool lazy_refcounts_ = false;
-  bool broken_ = false;  // a fatal corruption was signalled
+  bool meta_write_back_ = false;  // L2/refcount updates cached until flush (see load())
+  bool broken_ = false;           // a fatal corruption was signalled
   bool corrupt_reported_ = false;
   bool check_mode_ = false;   // opened for qemu-img check: close keeps the dirty bit
   bool punch_freed_ = false;  // while a guest discard frees clusters

@@ -23,6 +23,7 @@ Result<> Device::change_backing_file(const std::string& backing, const std::stri
 Result<> Device::truncate(uint64_t new_size, bool shrink_ok, const std::string& prealloc) {
   if (prealloc == "off" || new_size <= header_.size) return resize(new_size, shrink_ok);
   if (read_only()) return make_error(EACCES, "Image is read-only");
+  CORVID_TRY_VOID(flush_metadata());
   if (prealloc != "metadata" && prealloc != "falloc" && prealloc != "full")
     return errorf(EINVAL, "Unsupported preallocation mode '{}'", prealloc);
   return grow(new_size, prealloc);
@@ -57,6 +58,7 @@ Result<> Device::expand_zero_clusters() {
 
 Result<> Device::amend(const std::map<std::string, std::string>& options) {
   if (read_only()) return make_error(EACCES, "Image is read-only");
+  CORVID_TRY_VOID(flush_metadata());
   std::optional<uint32_t> version;
   std::optional<bool> lazy;
   for (const auto& [key, v] : options) {

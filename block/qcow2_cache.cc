@@ -17,6 +17,7 @@ Result<CachedTable*> TableCache::slot(const ImageFile& file, uint64_t offset) {
     }
     CachedTable& victim = tables_[i];
     if (victim.dirty) {
+      if (barrier_) CORVID_TRY_VOID(barrier_());
       CORVID_TRY_VOID(file.pwrite(victim.data.data(), table_size_, victim.offset));
       victim.dirty = false;
     }
@@ -50,6 +51,7 @@ Result<CachedTable*> TableCache::get_empty(const ImageFile& file, uint64_t offse
 }
 
 Result<> TableCache::flush(const ImageFile& file) {
+  if (barrier_ && has_dirty()) CORVID_TRY_VOID(barrier_());
   for (auto& t : tables_) {
     if (!t.dirty) continue;
     CORVID_TRY_VOID(file.pwrite(t.data.data(), table_size_, t.offset));

@@ -1,9 +1,12 @@
 // A bounded cache of cluster-sized metadata tables (L2 tables, refcount blocks), kept in their
 // on-disk (big-endian) form. Least-recently-used tables are evicted; dirty ones are written
 // back first. Table pointers stay valid until the next get()/get_empty() on the same cache.
+// A write barrier (QEMU's cache dependency) runs before any dirty table is written back: the
+// L2 cache's makes refcounts and guest data durable first.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
 #include <vector>
 
@@ -37,8 +40,9 @@ class TableCache {
   Result<CachedTable*> get(const ImageFile& file, uint64_t offset);
   // A zeroed table for `offset` without reading it (a newly allocated table).
   Result<CachedTable*> get_empty(const ImageFile& file, uint64_t offset);
-  // Writes every dirty table back.
+  // Writes every dirty table back (after the barrier, when there is one).
   Result<> flush(const ImageFile& file);
+  void set_write_barrier(std::function<Result<>()> barrier) { barrier_ = std::move(barrier); }
   bool has_dirty() const;
   // Forgets a table (freed cluster); dirty contents are dropped.
   void discard(uint64_t offset);
@@ -52,6 +56,7 @@ class TableCache {
   std::unordered_map<uint64_t, size_t> index_;
   CachedTable* last_ = nullptr;
   uint64_t clock_ = 0;
+  std::function<Result<>()> barrier_;
 };
 
 }  // namespace corvid::block::qcow2

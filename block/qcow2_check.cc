@@ -526,6 +526,7 @@ Result<> Checker::check_refcounts(RepairMode fix) {
 Result<CheckResult> qcow2::Device::check(RepairMode mode) {
   if (mode != RepairMode::kNone && read_only()) return make_error(EACCES, "Image is read-only");
   while (engine_->in_flight() > 0) engine_->poll(true);
+  if (!read_only()) CORVID_TRY_VOID(flush_metadata());  // the checker reads tables from the file
   if (snapshots_.empty() && header_.nb_snapshots) {
     auto r = read_snapshots();
     if (!r) {

@@ -93,6 +93,10 @@ Result<Extent> Device::map(uint64_t offset, uint64_t max_length) {
 // memory copy is reloaded from the file, so the in-memory tables never describe mappings the
 // image does not have (a later write would otherwise be acknowledged but lost on reopen).
 Result<> Device::write_l2_entries(CachedTable* t, uint64_t first, uint64_t count) {
+  if (meta_write_back_) {
+    t->dirty = true;
+    return {};
+  }
   auto r = file_.pwrite(t->data.data() + first * 8, count * 8, t->offset + first * 8);
   if (!r) (void)file_.pread(t->data.data() + first * 8, count * 8, t->offset + first * 8);
   return r;
@@ -126,12 +130,19 @@ Result<CachedTable*> Device::l2_table_for_write(uint64_t l1_index) {
   CachedTable* t = CORVID_TRY(l2_cache_->get_empty(file_, fresh));
   if (old) std::memcpy(t->data.data(), copy.data(), cluster_size_);
   CORVID_TRY_VOID(file_.pwrite(t->data.data(), cluster_size_, fresh));
-  // Metadata refcounts stay accurate even under lazy refcounts (QEMU flushes here too).
+  // Metadata refcounts stay accurate even under lazy refcounts (QEMU flushes here too). The
+  // table and its refcount are durable before the L1 entry that points to it (l2_allocate):
+  // a power cut must not leave an L1 entry to a table that is garbage or counted free.
   CORVID_TRY_VOID(flush_refblocks());
+  CORVID_TRY_VOID(file_.sync());
   l1_[l1_index] = fresh | kOflagCopied;
   CORVID_TRY_VOID(write_l1_entry(l1_index));
   metadata_changed();
-  if (old) CORVID_TRY_VOID(free_clusters(old, cluster_size_));
+  if (old) {
+    // The old table loses a reference only once the L1 entry no longer holds it.
+    CORVID_TRY_VOID(file_.sync());
+    CORVID_TRY_VOID(free_clusters(old, cluster_size_));
+  }
   return l2_cache_->get(file_, fresh);
 }
 

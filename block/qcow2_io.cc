@@ -11,39 +11,9 @@
 #include <cstring>
 
 #include "base/endian.h"
-#include "block/fault_injection.h"
 #include "block/qcow2.h"
 
 namespace corvid::block::qcow2 {
-namespace {
-
-Result<> pwritev_all(int fd, uint64_t offset, std::vector<iovec>& iov, const std::string& path) {
-  if (int err = fault_for_write())
-    return errorf(err, "{}: write at offset {:#x} failed: {}", path, offset, std::strerror(err));
-  size_t i = 0;
-  while (i < iov.size()) {
-    int cnt = static_cast<int>(std::min<size_t>(iov.size() - i, IOV_MAX));
-    ssize_t n = ::pwritev(fd, &iov[i], cnt, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno_error("{}: write at offset {} failed", path, offset);
-    }
-    offset += static_cast<uint64_t>(n);
-    while (n > 0 && i < iov.size()) {
-      if (static_cast<size_t>(n) >= iov[i].iov_len) {
-        n -= static_cast<ssize_t>(iov[i].iov_len);
-        ++i;
-      } else {
-        iov[i].iov_base = static_cast<uint8_t*>(iov[i].iov_base) + n;
-        iov[i].iov_len -= static_cast<size_t>(n);
-        n = 0;
-      }
-    }
-  }
-  return {};
-}
-
-}  // namespace
 
 Device::Req* Device::start_req(Completion done) {
   Req* r = pool_.get();
@@ -325,7 +295,8 @@ Result<> Device::write_allocating(uint64_t offset, const iovec* iov, int iovcnt,
       CORVID_TRY_VOID(check_overlap(x.host_offset, x.length));
       parts.clear();
       iov_slice(iov, iovcnt, pos, x.length, parts);
-      CORVID_TRY_VOID(pwritev_all(file_.meta_fd(), x.host_offset, parts, filename_));
+      CORVID_TRY_VOID(file_.pwritev(parts.data(), static_cast<int>(parts.size()), x.host_offset,
+                                    WriteKind::kData));
       pos += x.length;
       continue;
     }
@@ -360,7 +331,8 @@ Result<> Device::write_allocating(uint64_t offset, const iovec* iov, int iovcnt,
       if (!head.empty()) parts.push_back({head.data(), head.size()});
       iov_slice(iov, iovcnt, pos, x.length, parts);
       if (!tail.empty()) parts.push_back({tail.data(), tail.size()});
-      CORVID_TRY_VOID(pwritev_all(file_.meta_fd(), host, parts, filename_));
+      CORVID_TRY_VOID(
+          file_.pwritev(parts.data(), static_cast<int>(parts.size()), host, WriteKind::kData));
       if (reuse) break;
       auto counted = update_refcount(host, bytes, 1);
       if (counted) break;

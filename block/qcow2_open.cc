@@ -49,7 +49,9 @@ std::string resolve_backing_path(const std::string& image, const std::string& ba
 Device::Device(ImageFile file, Header header, IoEngine* engine, std::unique_ptr<IoEngine> owned)
     : ImageDriver(file.path(), engine, std::move(owned)),
       file_(std::move(file)),
-      header_(std::move(header)) {}
+      header_(std::move(header)) {
+  file_.attach(engine);
+}
 
 Device::~Device() {
   (void)close();
@@ -144,6 +146,11 @@ Result<> Device::load(const OpenOptions& options, OpenState* chain, bool check_m
   size_t rb_tables = std::clamp<size_t>((8u << 20) / cluster_size_, 16, 4096);
   l2_cache_ = std::make_unique<TableCache>(cluster_size_, l2_tables);
   rb_cache_ = std::make_unique<TableCache>(cluster_size_, rb_tables);
+  l2_cache_->set_write_barrier([this] { return l2_write_barrier(); });
+  // Without O_DSYNC, L2 and refcount updates are cached and written back at flush (or
+  // eviction) in dependency order; with it every metadata write is durable in issue order.
+  meta_write_back_ = !file_.read_only() && file_.cache() != CacheMode::kWritethrough &&
+                     file_.cache() != CacheMode::kDirectSync;
   lazy_refcounts_ = options.lazy_refcounts.value_or(h.compatible_features & kCompatLazyRefcounts);
   if (lazy_refcounts_ && h.version < 3)
     return make_error(
@@ -218,13 +225,14 @@ Result<> Device::mark_dirty() {
   uint8_t be[8];
   store_be64(be, header_.incompatible_features | kIncompatDirty);
   CORVID_TRY_VOID(file_.pwrite(be, 8, kOffsetIncompatible));
-  if (::fdatasync(file_.meta_fd()) < 0) return errno_error("{}: fdatasync", filename_);
+  CORVID_TRY_VOID(file_.sync());
   header_.incompatible_features |= kIncompatDirty;
   return {};
 }
 
 Result<> Device::mark_clean() {
   if (!(header_.incompatible_features & kIncompatDirty)) return {};
+  CORVID_TRY_VOID(l2_cache_->flush(file_));
   CORVID_TRY_VOID(flush_refblocks());
   CORVID_TRY_VOID(file_.sync());
   header_.incompatible_features &= ~kIncompatDirty;
@@ -232,9 +240,19 @@ Result<> Device::mark_clean() {
 }
 
 Result<> Device::flush_metadata() {
-  // L2 tables are written through; refcount blocks only while they must be accurate.
+  // L2 tables after their barrier; refcount blocks only while they must be accurate.
+  if (!l2_cache_ || !rb_cache_) return {};
+  CORVID_TRY_VOID(l2_cache_->flush(file_));
   if (!refcounts_deferred()) CORVID_TRY_VOID(flush_refblocks());
   return {};
+}
+
+Result<> Device::l2_write_barrier() {
+  // qcow2_cache_set_dependency(l2, refblock) + the flush QEMU's L2 write-back waits for: the
+  // refcounts of newly used clusters, and the guest data written into them, are durable
+  // before any L2 entry that maps them.
+  if (!refcounts_deferred()) CORVID_TRY_VOID(flush_refblocks());
+  return file_.sync();
 }
 
 Error Device::corruption(const std::string& message) {
@@ -265,7 +283,8 @@ Result<> Device::close() {
   closed_ = true;
   Result<> r;
   if (!file_.read_only() && !broken_) {
-    r = flush_refblocks();
+    r = flush_metadata();
+    if (r) r = flush_refblocks();
     if (r && lazy_refcounts_ && !check_mode_) r = mark_clean();
     if (r) r = file_.sync();
   }

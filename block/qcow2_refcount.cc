@@ -3,9 +3,6 @@
 // refcount block is placed at the first free cluster and describes itself when it can; a
 // full refcount table is replaced by a larger one placed, with its own refcount blocks,
 // after the area the existing blocks cover.
-#include <fcntl.h>
-#include <linux/falloc.h>
-
 #include <cerrno>
 #include <cstring>
 
@@ -110,7 +107,7 @@ Result<uint64_t> Device::get_refcount(uint64_t cluster_index) {
 }
 
 Result<> Device::write_refblock_range(CachedTable* t, uint64_t first, uint64_t last) {
-  if (refcounts_deferred()) {
+  if (refcounts_deferred() || meta_write_back_) {
     t->dirty = true;
     return {};
   }
@@ -154,6 +151,8 @@ Result<CachedTable*> Device::refblock_for(uint64_t cluster_index, bool* retry) {
   CORVID_TRY_VOID(file_.pwrite(t->data.data(), cluster_size_, new_block));
   metadata_changed();
   if (rt_index < reftable_.size()) {
+    // The block is durable before the reftable entry that points to it.
+    CORVID_TRY_VOID(file_.sync());
     uint8_t be[8];
     store_be64(be, new_block);
     CORVID_TRY_VOID(file_.pwrite(be, 8, header_.refcount_table_offset + rt_index * 8));
@@ -217,7 +216,7 @@ Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additiona
     }
     // Written at once: this structure must be complete before the header points to it.
     CORVID_TRY_VOID(file_.pwrite(t->data.data(), cluster_size_, t->offset));
-    if (!refcounts_deferred()) t->dirty = false;
+    t->dirty = false;
   }
 
   std::vector<uint8_t> raw(table_size * 8, 0);
@@ -243,6 +242,13 @@ Result<uint64_t> Device::refcount_area(uint64_t start_offset, uint64_t additiona
 Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t addend,
                                  bool undo_on_error) {
   if (length == 0) return {};
+  if (addend < 0 && !refcounts_deferred() && l2_cache_->has_dirty()) {
+    // A refcount drops only after the L2 entries that held the references are durable
+    // (QEMU makes the refcount cache depend on the L2 cache for decrements): otherwise a power
+    // cut could leave a mapping to a cluster counted free, which a later allocation reuses.
+    CORVID_TRY_VOID(l2_cache_->flush(file_));
+    CORVID_TRY_VOID(file_.sync());
+  }
   const uint64_t start = offset >> header_.cluster_bits;
   const uint64_t last = (offset + length - 1) >> header_.cluster_bits;
   const uint64_t max = refcount_max();
@@ -312,8 +318,7 @@ Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t adden
       if (t->offset != off) rb_cache_->discard(off);
       // Guest discards reach the file too (QEMU's discard passthrough for requests).
       if (punch_freed_) {
-        (void)::fallocate(file_.meta_fd(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                          static_cast<off_t>(off), static_cast<off_t>(cluster_size_));
+        (void)file_.punch_hole(off, cluster_size_);
       }
     }
   }

@@ -138,6 +138,7 @@ Result<> Device::resize(uint64_t new_size, bool shrink_ok) {
   // Snapshots keep their own size (QEMU 7.2 resizes images that have snapshots).
   if (new_size & 511) return make_error(EINVAL, "The new size must be a multiple of 512");
   if (new_size == header_.size) return {};
+  CORVID_TRY_VOID(flush_metadata());
   if (new_size > header_.size) return grow(new_size, "off");
   if (!shrink_ok)
     return make_error(EINVAL, "Use the --shrink option to perform a shrink operation.");

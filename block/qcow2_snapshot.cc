@@ -192,6 +192,7 @@ Result<> Device::snapshot_create(const std::string& name) {
   if (read_only()) return make_error(EACCES, "Image is read-only");
   if (snapshots_.size() >= kMaxSnapshots) return make_error(EFBIG, "Too many snapshots");
   while (engine_->in_flight() > 0) engine_->poll(true);
+  CORVID_TRY_VOID(flush_metadata());  // the snapshot code reads and writes tables directly
   Snapshot s;
   uint64_t max_id = 0;
   for (const auto& o : snapshots_)
@@ -223,6 +224,7 @@ Result<> Device::snapshot_apply(const std::string& key) {
   auto found = find_snapshot(key);
   if (!found) return make_error(ENOENT, "Failed to load snapshot: No such file or directory");
   while (engine_->in_flight() > 0) engine_->poll(true);
+  CORVID_TRY_VOID(flush_metadata());  // the snapshot code reads and writes tables directly
   const Snapshot sn = snapshots_[*found];
   std::vector<uint64_t> snap_l1 = CORVID_TRY(read_l1(sn.l1_table_offset, sn.l1_size));
   CORVID_TRY_VOID(update_tree_refcount(snap_l1, 0, 1));
@@ -251,6 +253,7 @@ Result<> Device::snapshot_delete(const std::string& key) {
   if (read_only()) return make_error(EACCES, "Image is read-only");
   size_t index = CORVID_TRY(find_snapshot(key));
   while (engine_->in_flight() > 0) engine_->poll(true);
+  CORVID_TRY_VOID(flush_metadata());  // the snapshot code reads and writes tables directly
   const Snapshot sn = snapshots_[index];
   std::vector<Snapshot> list = snapshots_;
   list.erase(list.begin() + static_cast<long>(index));

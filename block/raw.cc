@@ -23,7 +23,9 @@ Result<> to_result(int64_t res, const char* what, uint64_t offset) {
 class RawDevice final : public ImageDriver {
  public:
   RawDevice(ImageFile file, uint64_t size, IoEngine* engine, std::unique_ptr<IoEngine> owned)
-      : ImageDriver(file.path(), engine, std::move(owned)), file_(std::move(file)), size_(size) {}
+      : ImageDriver(file.path(), engine, std::move(owned)), file_(std::move(file)), size_(size) {
+    file_.attach(engine);
+  }
   ~RawDevice() override { (void)close(); }
 
   uint64_t size() const override { return size_; }

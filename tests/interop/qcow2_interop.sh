@@ -109,10 +109,12 @@ qemu-img snapshot -c three s.qcow2
 $B s.qcow2 write 0 4k 0x04 -- snap delete three >/dev/null || fail "corvid deletes qemu snapshot"
 qemu-img check -q s.qcow2 || fail "check after deleting qemu snapshot"
 
-# Lazy refcounts: a killed writer leaves the dirty bit; an r/w open repairs it.
+# Lazy refcounts: a killed writer leaves the dirty bit; an r/w open repairs it. writethrough
+# (qemu-io's default) puts the L2 entry on disk before the write completes; under writeback
+# it stays cached until a flush and dies with the process.
 rm -f d.qcow2
 $B create qcow2 d.qcow2 128M lazy_refcounts=on
-$B d.qcow2 write 0 512 0x5a -- kill >/dev/null
+$B -t writethrough d.qcow2 write 0 512 0x5a -- kill >/dev/null
 qemu-img info d.qcow2 | grep -q 'cleanly shut down: no' || fail "dirty bit not set after kill"
 qemu-img check d.qcow2 >/dev/null 2>&1; [ $? = 2 ] || fail "qemu-img check does not see the crash"
 $B -r d.qcow2 read 0 512 0x5a >/dev/null || fail "read-only open of dirty image"
@@ -122,8 +124,9 @@ qemu-img check -q d.qcow2 || fail "auto-repair left errors"
 qemu-img info d.qcow2 | grep -q 'cleanly shut down' && fail "dirty bit still set after repair"
 rm -f n.qcow2
 $B create qcow2 n.qcow2 128M
-$B n.qcow2 write 0 512 0x5a -- kill >/dev/null
+$B -t writethrough n.qcow2 write 0 512 0x5a -- kill >/dev/null
 qemu-img check -q n.qcow2 || fail "non-lazy image inconsistent after kill"
+qemu-io -r -c 'read -P 0x5a 0 512' n.qcow2 | grep -q 'verification failed' && fail "writethrough write lost at kill"
 
 # Resize.
 rm -f r.qcow2 rq.qcow2

@@ -93,6 +93,9 @@ int main(int argc, char** argv) {
                                  {nullptr, 0, nullptr, 0}};
   std::vector<std::string> commands;
   corvid::block::OpenOptions options;
+  // qemu-io's default cache mode is writethrough: every write, metadata included, is on disk
+  // when it completes (039 relies on it: a crash right after a write leaves its L2 entry).
+  options.cache = corvid::block::CacheMode::kWritethrough;
   bool image_opts = false, native = false;
   for (int c; (c = getopt_long(argc, argv, "hVc:d:f:rsnCmkt:T:Ui:", kLong, nullptr)) != -1;) {
     switch (c) {

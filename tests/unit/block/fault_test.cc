@@ -39,14 +39,14 @@ TEST_P(FaultInjection, FailedWritesLeaveAConsistentImage) {
     co.size = 8 << 20;
     co.options = {{"cluster_size", "4096"}, {"lazy_refcounts", c.lazy ? "on" : "off"}};
     ASSERT_TRUE(create_image(path, co));
-    auto engine = fault_injecting_engine(*IoEngine::create(AioMode::kIoUring));
+    FaultPlan plan;
+    auto engine = fault_injecting_engine(*IoEngine::create(AioMode::kIoUring), &plan);
     auto dev = open_image(path, OpenOptions{}, engine.get());
     ASSERT_TRUE(dev);
-    FaultPlan plan;
+    plan.seen = 0;
     plan.fail_at = fail_at;
     plan.error = c.error;
     plan.sticky = c.sticky;
-    set_fault_plan(&plan);
     std::vector<bool> ok;
     bool saw_error = false;
     for (size_t i = 0; i < std::size(writes); ++i) {
@@ -58,10 +58,11 @@ TEST_P(FaultInjection, FailedWritesLeaveAConsistentImage) {
       }
       ok.push_back(r.has_value());
     }
-    set_fault_plan(nullptr);
+    const int64_t seen = plan.seen;
+    plan.fail_at = -1;
     (void)(*dev)->close();
     dev->reset();
-    if (plan.writes <= fail_at) {
+    if (seen <= fail_at) {
       EXPECT_FALSE(saw_error);
     }
 

@@ -155,7 +155,11 @@ TEST(Qcow2LazyRefcounts, DirtyImageIsRepairedOnReadWriteOpen) {
   create(path, 128 << 20, {{"lazy_refcounts", "on"}});
   pid_t pid = fork();
   if (pid == 0) {
-    auto dev = open_image(path, OpenOptions{});
+    // writethrough, as qemu-io opens images: the L2 entry is on disk when the write completes
+    // (under writeback it would be cached until a flush and lost with the process).
+    OpenOptions oo;
+    oo.cache = CacheMode::kWritethrough;
+    auto dev = open_image(path, oo);
     char buf[512];
     std::memset(buf, 0x5a, sizeof buf);
     if (!dev || !write_sync(**dev, 0, buf, sizeof buf)) _exit(1);
