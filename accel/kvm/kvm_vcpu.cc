@@ -205,6 +205,11 @@ VcpuExit KvmVcpu::run() {
     }
   } done{this};
 
+  if (!memory_ready_) {
+    if (auto ready = vm_->wait_for_memory(); !ready)
+      return {ExitReason::kInternalError, 0, ready.error().to_string()};
+    memory_ready_ = true;
+  }
   kvm_run* run = run_state();
   for (;;) {
     // A stop request is consumed here, so the next run() (after a pause) enters the guest again.

@@ -100,10 +100,44 @@ Result<> KvmVm::ensure_pit() {
   return {};
 }
 
+KvmVm::~KvmVm() {
+  // Nothing may outlive the VM fd it uses.
+  if (memory_thread_.joinable()) memory_thread_.join();
+}
+
 Result<> KvmVm::attach(const MachineBuses& buses) {
   buses_ = buses;
+  std::lock_guard lock(memory_mutex_);
+  if (memory_thread_.joinable() || memory_result_)
+    return make_error(EBUSY, "kvm: guest RAM is already attached");
+  try {
+    memory_thread_ = std::thread([this] {
+      auto r = register_memory();
+      {
+        std::lock_guard done(memory_mutex_);
+        memory_result_ = std::move(r);
+      }
+      memory_ready_.notify_all();
+    });
+  } catch (const std::system_error&) {
+    // No thread to spare: register in place.
+    memory_result_ = register_memory();
+    return *memory_result_;
+  }
+  return {};
+}
+
+Result<> KvmVm::wait_for_memory() {
+  std::unique_lock lock(memory_mutex_);
+  if (!memory_thread_.joinable() && !memory_result_)
+    return make_error(EINVAL, "kvm: no guest RAM attached");
+  memory_ready_.wait(lock, [&] { return memory_result_.has_value(); });
+  return *memory_result_;
+}
+
+Result<> KvmVm::register_memory() {
   uint32_t slot = 0;
-  for (const auto& r : buses.memory->regions()) {
+  for (const auto& r : buses_.memory->regions()) {
     kvm_userspace_memory_region region{};
     region.slot = slot++;
     region.guest_phys_addr = r.gpa;

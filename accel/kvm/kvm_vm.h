@@ -5,7 +5,10 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <optional>
+#include <thread>
 #include <vector>
 
 #include "accel/accelerator.h"
@@ -40,7 +43,13 @@ class KvmVm final : public Accelerator {
         interrupts_(vm_.get()) {}
 
   AccelKind kind() const override { return AccelKind::kKvm; }
+  ~KvmVm() override;
+
+  // Registers guest RAM on a helper thread: each memory slot waits for an SRCU grace period
+  // (4-6 ms on nested hosts), which then overlaps with loading the kernel and creating the
+  // vCPUs. Every vCPU waits for it (wait_for_memory) before it first enters the guest.
   Result<> attach(const MachineBuses& buses) override;
+  Result<> wait_for_memory();
   Result<std::unique_ptr<Vcpu>> create_vcpu(int index) override;
   hw::InterruptSink* interrupts() override { return &interrupts_; }
   Result<> add_ioeventfd(hw::IoSpace space, uint64_t addr, unsigned size, int eventfd) override;
@@ -68,6 +77,12 @@ class KvmVm final : public Accelerator {
   std::vector<uint32_t> msr_index_;
   KvmInterrupts interrupts_;
   MachineBuses buses_{};
+  Result<> register_memory();
+
+  std::mutex memory_mutex_;
+  std::condition_variable memory_ready_;
+  std::thread memory_thread_;
+  std::optional<Result<>> memory_result_;  // set once the helper is joined
   std::mutex pit_mutex_;
   std::atomic<bool> pit_created_{false};
 };
@@ -104,6 +119,7 @@ class KvmVcpu final : public Vcpu {
   // The RIP of the last PIT access repeated here, so an access the kernel somehow still does
   // not claim is dispatched to the IoBus instead of being repeated forever.
   uint64_t pit_replayed_rip_ = UINT64_MAX;
+  bool memory_ready_ = false;  // KvmVm::wait_for_memory() succeeded
   // The thread inside run(), for request_stop()'s kick; guarded by kick_mutex_.
   std::mutex kick_mutex_;
   bool running_ = false;
