@@ -29,7 +29,10 @@ BlockInfo describe_drive(const config::DriveConfig& drive, size_t index) {
     uint32_t cluster_bits = load_be32(header + 20);
     b.cluster_size = cluster_bits < 64 ? 1ull << cluster_bits : 0;
     b.virtual_size = load_be64(header + 24);
-    b.lazy_refcounts = got >= 88 && load_be32(header + 4) >= 3 && (load_be64(header + 80) & 1);
+    const bool v3 = got >= 88 && load_be32(header + 4) >= 3;
+    b.lazy_refcounts = v3 && (load_be64(header + 80) & 1);
+    // Incompatible feature bit 0, what QEMU's query-block reports as "dirty-flag".
+    b.dirty = v3 && (load_be64(header + 72) & 1);
   } else {
     struct stat st {};
     if (fd && ::fstat(fd.get(), &st) == 0) b.virtual_size = static_cast<uint64_t>(st.st_size);

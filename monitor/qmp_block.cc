@@ -68,7 +68,7 @@ Json query_block_json(const std::vector<BlockInfo>& blocks) {
     if (b.cluster_size) image["cluster-size"] = b.cluster_size;
     image["format"] = b.format;
     image["actual-size"] = allocated_bytes(b.file);
-    image["dirty-flag"] = false;
+    image["dirty-flag"] = b.dirty;
     Json inserted{
         {"iops_rd", 0},
         {"detect_zeroes", "off"},

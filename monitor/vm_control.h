@@ -50,6 +50,7 @@ struct BlockInfo {
   uint64_t virtual_size = 0;    // bytes the guest sees
   uint64_t cluster_size = 0;    // qcow2 only; 0 otherwise
   bool lazy_refcounts = false;  // qcow2 only
+  bool dirty = false;           // qcow2 only: the dirty bit (lazy refcounts not yet written back)
   BlockStats stats;
 };
 
