@@ -36,8 +36,11 @@ void store_release(uint16_t* p, uint16_t v) {
 
 }  // namespace
 
-uint64_t copy_from_iov(const std::vector<iovec>& iov, uint64_t offset, void* dst, uint64_t len) {
-  auto* out = static_cast<uint8_t*>(dst);
+namespace {
+// Walks the bytes [offset, offset + len) of iov, calling copy(segment_pointer, position_in_range,
+// n) for each piece; returns how many bytes the vector held.
+template <typename Copy>
+uint64_t walk_iov(const std::vector<iovec>& iov, uint64_t offset, uint64_t len, Copy copy) {
   uint64_t done = 0;
   for (const iovec& v : iov) {
     if (done == len) break;
@@ -45,30 +48,26 @@ uint64_t copy_from_iov(const std::vector<iovec>& iov, uint64_t offset, void* dst
       offset -= v.iov_len;
       continue;
     }
-    uint64_t n = std::min<uint64_t>(v.iov_len - offset, len - done);
-    std::memcpy(out + done, static_cast<uint8_t*>(v.iov_base) + offset, n);
+    const uint64_t n = std::min<uint64_t>(v.iov_len - offset, len - done);
+    copy(static_cast<uint8_t*>(v.iov_base) + offset, done, n);
     done += n;
     offset = 0;
   }
   return done;
 }
+}  // namespace
+
+uint64_t copy_from_iov(const std::vector<iovec>& iov, uint64_t offset, void* dst, uint64_t len) {
+  auto* out = static_cast<uint8_t*>(dst);
+  return walk_iov(iov, offset, len,
+                  [out](uint8_t* seg, uint64_t at, uint64_t n) { std::memcpy(out + at, seg, n); });
+}
 
 uint64_t copy_to_iov(const std::vector<iovec>& iov, uint64_t offset, const void* src,
                      uint64_t len) {
   auto* in = static_cast<const uint8_t*>(src);
-  uint64_t done = 0;
-  for (const iovec& v : iov) {
-    if (done == len) break;
-    if (offset >= v.iov_len) {
-      offset -= v.iov_len;
-      continue;
-    }
-    uint64_t n = std::min<uint64_t>(v.iov_len - offset, len - done);
-    std::memcpy(static_cast<uint8_t*>(v.iov_base) + offset, in + done, n);
-    done += n;
-    offset = 0;
-  }
-  return done;
+  return walk_iov(iov, offset, len,
+                  [in](uint8_t* seg, uint64_t at, uint64_t n) { std::memcpy(seg, in + at, n); });
 }
 
 std::vector<iovec> slice_iov(const std::vector<iovec>& iov, uint64_t offset, uint64_t len) {
