@@ -41,7 +41,8 @@ void print_run_usage(FILE* out) {
       "  --drive SPEC         file=PATH[,format=raw|qcow2][,cache=writeback|writethrough|none|\n"
       "                       directsync|unsafe][,aio=io_uring|threads][,readonly=on]\n"
       "                       [,if=virtio|mmio][,serial=S][,discard=unmap]\n"
-      "  --serial SPEC        stdio | file:PATH | socket:PATH | none (default stdio)\n"
+      "  --serial SPEC        stdio | pty | file:PATH | socket:PATH | none (default stdio;\n"
+      "                       on stdio: Ctrl-A X quits, Ctrl-A H lists the keys)\n"
       "  --rng                add a virtio-rng device\n"
       "  --dump-dtb FILE      write the machine's device tree blob to FILE\n"
       "  --dump-acpi DIR      write the machine's ACPI tables to DIR (SIG.dat, for iasl -d)\n"
@@ -151,14 +152,15 @@ Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
       c.drives.push_back(CORVID_TRY(parse_drive(CORVID_TRY(need_value()))));
     } else if (opt == "--serial") {
       std::string v = CORVID_TRY(need_value());
-      if (v == "stdio" || v == "none") {
+      if (v == "stdio" || v == "pty" || v == "none") {
         c.serial = {v, ""};
       } else if (v.starts_with("file:")) {
         c.serial = {"file", v.substr(5)};
       } else if (v.starts_with("socket:")) {
         c.serial = {"socket", v.substr(7)};
       } else {
-        return errorf(EINVAL, "--serial {}: expected stdio, file:PATH, socket:PATH or none", v);
+        return errorf(EINVAL, "--serial {}: expected stdio, pty, file:PATH, socket:PATH or none",
+                      v);
       }
     } else if (opt == "--dump-dtb") {
       c.dump_dtb = CORVID_TRY(need_value());
@@ -204,7 +206,6 @@ hw::MachineOptions machine_options(const config::VmConfig& c) {
 
 std::string serial_spec(const config::SerialConfig& s) {
   if (s.kind == "file" || s.kind == "socket") return s.kind + ":" + s.path;
-  if (s.kind == "pty") return "stdio";  // libvirt's default console: corvid has no pty backend yet
   return s.kind.empty() ? "stdio" : s.kind;
 }
 

@@ -2,6 +2,8 @@
 // debug-exit.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -93,6 +95,24 @@ TEST(Serial8250, LoopbackReturnsTransmittedBytesAndModemLines) {
   EXPECT_EQ(uart.io_read(6, 1) & 0xf0, 0x90u) << "CTS from RTS, DCD from OUT2";
   uart.io_write(0, 1, 0x42);
   EXPECT_EQ(uart.io_read(0, 1), 0x42u);
+}
+
+TEST(CharBackend, PtyOpensARawPseudoTerminal) {
+  auto b = CharBackend::open("pty");
+  ASSERT_TRUE(b) << b.error().to_string();
+  const std::string name = (*b)->pty_name();
+  ASSERT_EQ(name.rfind("/dev/pts/", 0), 0u) << name;
+  int fd = ::open(name.c_str(), O_RDWR | O_NOCTTY);
+  ASSERT_GE(fd, 0);
+  termios t{};
+  ASSERT_EQ(tcgetattr(fd, &t), 0);
+  EXPECT_EQ(t.c_lflag & (ICANON | ECHO), 0u) << "raw: the guest's bytes pass untouched";
+  const uint8_t out[] = {'o', 'k', '\n'};
+  (*b)->write(out);
+  char in[8] = {};
+  EXPECT_EQ(::read(fd, in, sizeof in), 3);
+  EXPECT_STREQ(in, "ok\n") << "no CR added";
+  ::close(fd);
 }
 
 TEST(CharBackend, RejectsUnknownSpecs) {
