@@ -126,17 +126,27 @@ Result<CachedTable*> Device::l2_table_for_write(uint64_t l1_index) {
     copy = src->data;
   }
   uint64_t fresh = CORVID_TRY(alloc_clusters(cluster_size_));
-  CORVID_TRY_VOID(check_overlap(fresh, cluster_size_));
-  CachedTable* t = CORVID_TRY(l2_cache_->get_empty(file_, fresh));
-  if (old) std::memcpy(t->data.data(), copy.data(), cluster_size_);
-  CORVID_TRY_VOID(file_.pwrite(t->data.data(), cluster_size_, fresh));
-  // Metadata refcounts stay accurate even under lazy refcounts (QEMU flushes here too). The
-  // table and its refcount are durable before the L1 entry that points to it (l2_allocate):
-  // a power cut must not leave an L1 entry to a table that is garbage or counted free.
-  CORVID_TRY_VOID(flush_refblocks());
-  CORVID_TRY_VOID(file_.sync());
-  l1_[l1_index] = fresh | kOflagCopied;
-  CORVID_TRY_VOID(write_l1_entry(l1_index));
+  auto linked = [&]() -> Result<> {
+    CORVID_TRY_VOID(check_overlap(fresh, cluster_size_));
+    CachedTable* t = CORVID_TRY(l2_cache_->get_empty(file_, fresh));
+    if (old) std::memcpy(t->data.data(), copy.data(), cluster_size_);
+    CORVID_TRY_VOID(file_.pwrite(t->data.data(), cluster_size_, fresh));
+    // Metadata refcounts stay accurate even under lazy refcounts (QEMU flushes here too).
+    // The table and its refcount are durable before the L1 entry that points to it
+    // (l2_allocate): a power cut must not leave an L1 entry to a table that is garbage or
+    // counted free.
+    CORVID_TRY_VOID(flush_refblocks());
+    CORVID_TRY_VOID(file_.sync());
+    l1_[l1_index] = fresh | kOflagCopied;
+    return write_l1_entry(l1_index);
+  }();
+  if (!linked) {
+    // Nothing points to the new table: give its cluster back, as l2_allocate does.
+    l1_[l1_index] = l1e;
+    l2_cache_->discard(fresh);
+    (void)free_clusters(fresh, cluster_size_);
+    return tl::unexpected(linked.error());
+  }
   metadata_changed();
   if (old) {
     // The old table loses a reference only once the L1 entry no longer holds it.

@@ -331,13 +331,23 @@ Result<> Device::write_allocating(uint64_t offset, const iovec* iov, int iovcnt,
       if (!head.empty()) parts.push_back({head.data(), head.size()});
       iov_slice(iov, iovcnt, pos, x.length, parts);
       if (!tail.empty()) parts.push_back({tail.data(), tail.size()});
-      CORVID_TRY_VOID(
-          file_.pwritev(parts.data(), static_cast<int>(parts.size()), host, WriteKind::kData));
+      auto written =
+          file_.pwritev(parts.data(), static_cast<int>(parts.size()), host, WriteKind::kData);
+      if (!reuse && !written) {
+        // The clusters were never counted: the next allocation may take them again (QEMU
+        // frees them in qcow2_alloc_cluster_abort), instead of growing a file that just
+        // failed to grow (EFBIG, ENOSPC).
+        free_cluster_index_ = std::min(free_cluster_index_, host >> header_.cluster_bits);
+      }
+      CORVID_TRY_VOID(written);
       if (reuse) break;
       auto counted = update_refcount(host, bytes, 1);
       if (counted) break;
       // A new refcount block may have landed in our clusters: place the data again.
-      if (counted.error().code != EAGAIN) return counted;
+      if (counted.error().code != EAGAIN) {
+        free_cluster_index_ = std::min(free_cluster_index_, host >> header_.cluster_bits);
+        return counted;
+      }
     }
     metadata_changed();
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <ostream>
 #include <random>
@@ -89,8 +90,13 @@ inline bool dirty_bit(const std::string& path) {
   return b[7] & 1;
 }
 
+// A second opinion on the image (the interop runner asks qemu-img check): called after the
+// cut and after the reopen with the stage and whether leaks are acceptable there; returns a
+// failure message or "".
+using ExtraCheck = std::function<std::string(const std::string& stage, bool leaks_ok)>;
+
 inline CutReport run_cut(const PowerLossConfig& c, const std::string& path, uint64_t seed,
-                         int64_t cut_at) {
+                         int64_t cut_at, const ExtraCheck& extra = {}) {
   CutReport rep;
   auto fail = [&](std::string why) {
     if (rep.failure.empty()) rep.failure = std::move(why);
@@ -156,6 +162,9 @@ inline CutReport run_cut(const PowerLossConfig& c, const std::string& path, uint
       return fail(fmt::format("check after the cut: {} corruptions, {} check errors\n{}",
                               ck->corruptions, ck->check_errors, diag));
     rep.leaks_before = ck->leaks;
+    if (extra && !c.lazy) {
+      if (std::string e = extra("after the cut", true); !e.empty()) return fail(e);
+    }
   }
 
   OpenOptions oo;
@@ -193,6 +202,9 @@ inline CutReport run_cut(const PowerLossConfig& c, const std::string& path, uint
     // leaves too: refcounts are durable before the L2/L1 entries that use them.
     if (dirty && ck->leaks)
       return fail(fmt::format("{} leaks after the repair\n{}", ck->leaks, diag));
+    if (extra) {
+      if (std::string e = extra("after reopen", !dirty); !e.empty()) return fail(e);
+    }
   }
   return rep;
 }
