@@ -31,8 +31,12 @@ static int checksum_ok(const uint8_t* p, uint32_t len) {
   return sum == 0;
 }
 
-static uint32_t le32(const uint8_t* p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const uint8_t* p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+static uint32_t le32(const uint8_t* p) {
+  return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t* p) {
+  return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
 
 /* SLEEP_CONTROL_REG's address from the FADT (ACPI 6.5, 5.2.9: offset 244, a generic address
  * structure whose address is at +4), or 0. */
@@ -66,7 +70,8 @@ int guest_main(struct hvm_start_info* info) {
   serial_init();
   uint64_t sleep_control = find_sleep_control(info);
   if (!sleep_control) return 2;
-  printf_serial("power_button: sleep control register at %llx\n", (unsigned long long)sleep_control);
+  printf_serial("power_button: sleep control register at %llx\n",
+                (unsigned long long)sleep_control);
 
   char buf[16];
   const char* s5 = cmdline_value(info, "s5", buf, sizeof buf);
