@@ -1,6 +1,8 @@
 // The qcow2 driver. Guest data moves asynchronously through the IoEngine; metadata (L1/L2
-// tables, refcounts, header) is read and written synchronously on the buffered descriptor,
-// write-through except for refcount updates deferred under lazy refcounts. Writes into
+// tables, refcounts, header) is read and written synchronously on the buffered descriptor
+// through the engine's blocking requests. Under writeback/none/unsafe, L2 and refcount
+// updates are cached and written back in dependency order (refcounts and data, fdatasync,
+// then L2 tables; see docs/block.md); under writethrough/directsync they are written through. Writes into
 // clusters that are already allocated and not shared (COPIED) and reads of data clusters are
 // pure engine requests; allocating writes, copy-on-write and compressed reads run inline.
 // Layout of the implementation: qcow2_open.cc (open, close, header updates), qcow2_refcount.cc
