@@ -41,13 +41,7 @@ class SignalWatcher {
   void set_machine(hw::Machine* m) {
     std::lock_guard lock(mutex_);
     machine_ = m;
-    if (m && (pending_ || quit_)) m->request_quit(pending_);
-  }
-  // Ctrl-A X on the serial console: stops the VM as a QMP quit does (silently, status 0).
-  void quit() {
-    std::lock_guard lock(mutex_);
-    quit_ = true;
-    if (machine_) machine_->request_quit(0);
+    if (m && pending_) m->request_quit(pending_);
   }
 
  private:
@@ -66,7 +60,6 @@ class SignalWatcher {
   std::mutex mutex_;
   hw::Machine* machine_ = nullptr;
   int pending_ = 0;
-  bool quit_ = false;
   std::thread thread_;
 };
 
@@ -107,7 +100,8 @@ int run_vm(const RunArgs& args) {
   }
   auto serial = hw::CharBackend::open(serial_spec(cfg.serial));
   if (!serial) return fail(serial.error());
-  (*serial)->set_quit_handler([&signals] { signals.quit(); });
+  // Ctrl-A X on the serial console is QEMU's qmp_quit(): the same path as QMP "quit".
+  (*serial)->set_quit_handler([&control] { control.quit(); });
   hw::MachineOptions options = machine_options(cfg);
   options.dump_acpi = args.dump_acpi;
   for (size_t i = 0; i < options.drives.size(); ++i)
