@@ -2,6 +2,8 @@
 // a kernel finds through EBX, and a clear error for each malformed header.
 #include <gtest/gtest.h>
 
+#include <elf.h>
+
 #include <cstring>
 #include <vector>
 
@@ -92,6 +94,46 @@ TEST_F(MultibootFixture, KludgeImageLoadsAndTheInfoStructureDescribesTheMachine)
     EXPECT_EQ(mem.read_le64(mmap + i * 24 + 12).value(), in.e820[i].size);
     EXPECT_EQ(mem.read_le32(mmap + i * 24 + 20).value(), static_cast<uint32_t>(in.e820[i].type));
   }
+}
+
+// An ELF64 file (QEMU refuses these; the spec only needs the program headers) whose segment is
+// linked at a virtual address: the entry is translated through the segment to its physical one.
+TEST_F(MultibootFixture, Elf64SegmentsLoadAtTheirPhysicalAddressAndTheEntryIsTranslated) {
+  std::vector<uint8_t> f(0x2000, 0);
+  Elf64_Ehdr eh{};
+  std::memcpy(eh.e_ident, ELFMAG, SELFMAG);
+  eh.e_ident[EI_CLASS] = ELFCLASS64;
+  eh.e_ident[EI_DATA] = ELFDATA2LSB;
+  eh.e_type = ET_EXEC;
+  eh.e_machine = EM_X86_64;
+  eh.e_entry = 0xffffffff80000000ull + 0x1010;
+  eh.e_phoff = sizeof eh;
+  eh.e_phentsize = sizeof(Elf64_Phdr);
+  eh.e_phnum = 1;
+  Elf64_Phdr ph{};
+  ph.p_type = PT_LOAD;
+  ph.p_offset = 0x1000;
+  ph.p_vaddr = 0xffffffff80000000ull + 0x1000;
+  ph.p_paddr = 0x300000;
+  ph.p_filesz = 0x1000;
+  ph.p_memsz = 0x3000;
+  std::memcpy(f.data(), &eh, sizeof eh);
+  std::memcpy(f.data() + sizeof eh, &ph, sizeof ph);
+  // The header (no address fields) within the first 8 KiB, here inside the segment's data.
+  store_le32(&f[0x1000], kMagic);
+  store_le32(&f[0x1004], 0x2);
+  store_le32(&f[0x1008], static_cast<uint32_t>(0u - kMagic - 0x2));
+  f[0x1010] = 0xf4;  // hlt at the entry
+  in.kernel = f;
+  auto k = load_kernel(mem, in);
+  ASSERT_TRUE(k) << k.error().message;
+  EXPECT_EQ(k->format, "multiboot");
+  EXPECT_EQ(k->state.rip, 0x300010u);
+  EXPECT_EQ(k->kernel_start, 0x300000u);
+  EXPECT_EQ(k->kernel_end, 0x303000u);
+  EXPECT_EQ(mem.read_u8(0x300010).value(), 0xf4);
+  EXPECT_EQ(mem.read_le32(k->state.rbx + 20).value(), 0u) << "no module without --initrd";
+  EXPECT_EQ(mem.read_le32(k->state.rbx).value() & (1u << 3), 0u);
 }
 
 TEST_F(MultibootFixture, MalformedHeadersAreClearErrors) {
