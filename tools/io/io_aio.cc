@@ -1,7 +1,5 @@
 // qemu-io's asynchronous commands: aio_read, aio_write (completions print their own report,
 // possibly during a later command) and the draining behind aio_flush and close.
-#include <getopt.h>
-
 #include "block/io_engine.h"
 #include "tools/io/io_commands.h"
 #include "tools/io/io_format.h"
@@ -30,11 +28,7 @@ void aio_done(AioRequest& rq, const Result<>& r) {
     std::printf("%s failed: %s\n", rq.write ? "aio_write" : "readv", error_text(r.error()));
     return;
   }
-  if (!rq.write && rq.flags.pattern >= 0 &&
-      !matches_pattern(rq.buf->data(), rq.total, rq.flags.pattern)) {
-    std::printf("Pattern verification failed at offset %" PRId64 ", %" PRId64 " bytes\n", rq.offset,
-                rq.total);
-  }
+  if (!rq.write) (void)verify_pattern(rq.buf->data(), rq.offset, rq.total, rq.flags.pattern);
   if (rq.flags.quiet) return;
   if (!rq.write && rq.flags.verbose) dump_buffer(rq.buf->data(), rq.offset, rq.total);
   print_report(rq.write ? "wrote" : "read", t, rq.offset, rq.total, rq.total, 1, rq.flags.csv);
@@ -70,31 +64,7 @@ int submit_aio(IoSession& s, std::unique_ptr<AioRequest> owned) {
 
 int aio_read_cmd(IoSession& s, Args& a) {
   auto rq = std::make_unique<AioRequest>();
-  optind = 0;
-  for (int c; (c = getopt(static_cast<int>(a.size()), a.data(), "CiP:qv")) != -1;) {
-    switch (c) {
-      case 'C':
-        rq->flags.csv = true;
-        break;
-      case 'i':
-        rq->flags.invalid = true;
-        break;
-      case 'P': {
-        auto p = parse_pattern(optarg);
-        if (!p) return -EINVAL;
-        rq->flags.pattern = *p;
-        break;
-      }
-      case 'q':
-        rq->flags.quiet = true;
-        break;
-      case 'v':
-        rq->flags.verbose = true;
-        break;
-      default:
-        return print_usage("aio_read");
-    }
-  }
+  if (int e = parse_flags(a, "aio_read", "CiP:qv", &rq->flags)) return e;
   if (optind > static_cast<int>(a.size()) - 2) return print_usage("aio_read");
   std::vector<int64_t> lens;
   if (!parse_vector(a, optind, &rq->offset, &lens, &rq->total)) return -EINVAL;
@@ -108,37 +78,7 @@ int aio_read_cmd(IoSession& s, Args& a) {
 int aio_write_cmd(IoSession& s, Args& a) {
   auto rq = std::make_unique<AioRequest>();
   rq->write = true;
-  optind = 0;
-  for (int c; (c = getopt(static_cast<int>(a.size()), a.data(), "CfiqP:uz")) != -1;) {
-    switch (c) {
-      case 'C':
-        rq->flags.csv = true;
-        break;
-      case 'f':
-        rq->flags.fua = true;
-        break;
-      case 'i':
-        rq->flags.invalid = true;
-        break;
-      case 'q':
-        rq->flags.quiet = true;
-        break;
-      case 'P': {
-        auto p = parse_pattern(optarg);
-        if (!p) return -EINVAL;
-        rq->flags.pattern = *p;
-        break;
-      }
-      case 'u':
-        rq->flags.unmap = true;
-        break;
-      case 'z':
-        rq->flags.zero = true;
-        break;
-      default:
-        return print_usage("aio_write");
-    }
-  }
+  if (int e = parse_flags(a, "aio_write", "CfiqP:uz", &rq->flags)) return e;
   if (optind > static_cast<int>(a.size()) - 2) return print_usage("aio_write");
   if (rq->flags.zero && rq->flags.pattern >= 0) {
     std::printf("-P and -z cannot be specified at the same time\n");

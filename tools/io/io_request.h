@@ -2,12 +2,14 @@
 // option flags, pattern checks and the parsing of "off len [len...]" vectors.
 #pragma once
 
+#include <getopt.h>
 #include <sys/uio.h>
 
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "base/result.h"
@@ -54,6 +56,83 @@ struct Flags {
   bool compressed = false, invalid = false;
   int pattern = -1;
 };
+
+// Parses a data command's options with getopt. The letters that set Flags are handled here
+// (C csv, c compressed, f fua, i invalid, P pattern, q quiet, u unmap, v verbose, z zero; p is
+// accepted and ignored, as in qemu-io); any other letter of `spec` goes to other(c), which
+// returns 0 or what the command should return. Returns 0, or the command's return value (the
+// usage line printed for an unknown option).
+template <typename Other>
+int parse_flags(Args& a, const char* name, const char* spec, Flags* f, Other&& other) {
+  optind = 0;
+  for (int c; (c = getopt(static_cast<int>(a.size()), a.data(), spec)) != -1;) {
+    int r = 0;
+    switch (c) {
+      case 'C':
+        f->csv = true;
+        break;
+      case 'c':
+        f->compressed = true;
+        break;
+      case 'f':
+        f->fua = true;
+        break;
+      case 'i':
+        f->invalid = true;
+        break;
+      case 'p':
+        break;
+      case 'P': {
+        auto p = parse_pattern(optarg);
+        if (!p) return -EINVAL;
+        f->pattern = *p;
+        break;
+      }
+      case 'q':
+        f->quiet = true;
+        break;
+      case 'u':
+        f->unmap = true;
+        break;
+      case 'v':
+        f->verbose = true;
+        break;
+      case 'z':
+        f->zero = true;
+        break;
+      case '?':
+        return print_usage(name);
+      default:
+        r = other(c);
+    }
+    if (r != 0) return r;
+  }
+  return 0;
+}
+inline int parse_flags(Args& a, const char* name, const char* spec, Flags* f) {
+  return parse_flags(a, name, spec, f, [name](int) { return print_usage(name); });
+}
+
+// Prints qemu-io's pattern mismatch line; false when buf[0, count) is not all `pattern`.
+inline bool verify_pattern(const uint8_t* buf, int64_t offset, int64_t count, int pattern) {
+  if (pattern < 0 || matches_pattern(buf, count, pattern)) return true;
+  std::printf("Pattern verification failed at offset %" PRId64 ", %" PRId64 " bytes\n", offset,
+              count);
+  return false;
+}
+
+// Runs one synchronous request and times it; prints "<what> failed: <strerror>" when it fails.
+template <typename Op>
+std::optional<Elapsed> timed_request(const char* what, Op&& op) {
+  Stopwatch clock;
+  Result<> r = op();
+  Elapsed t = clock.elapsed();
+  if (!r) {
+    std::printf("%s failed: %s\n", what, error_text(r.error()));
+    return std::nullopt;
+  }
+  return t;
+}
 
 // Parses "off len" (a[first], a[first + 1]) as read/write/discard take them; prints qemu-io's
 // error for a length over the request limit.
