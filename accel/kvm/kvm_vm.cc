@@ -198,8 +198,8 @@ Result<> KvmVm::add_irqfd(uint32_t gsi, int eventfd) {
 }
 
 std::string KvmVm::describe() const {
-  return fmt::format("kvm ({} vCPU{}, in-kernel irqchip and PIT, {} CPUID leaves)", vcpus_,
-                     vcpus_ == 1 ? "" : "s", cpuid_.size());
+  return fmt::format("kvm ({} vCPU{}, in-kernel irqchip, PIT on first use, {} CPUID leaves)",
+                     vcpus_, vcpus_ == 1 ? "" : "s", cpuid_.size());
 }
 
 bool KvmVm::supports_msr(uint32_t index) const {
