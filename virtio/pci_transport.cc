@@ -176,9 +176,14 @@ void PciTransport::config_write(uint32_t offset, unsigned size, uint32_t value) 
       bar0_write(at, len, value);
     }
   }
-  if (offset <= 0x05 && offset + size > 0x04 && (load_le16(&cfg_[4]) & kCommandIntxDisable) &&
-      intx_level_) {
-    set_intx_level(false);
+  if (offset <= 0x05 && offset + size > 0x04) {
+    // PCI Local Bus 3.0, 6.2.2: Interrupt Disable masks the pin, it does not cancel the interrupt:
+    // one still pending (ISR bits set, MSI-X off) is signalled again when the bit is cleared.
+    const bool disabled = load_le16(&cfg_[4]) & kCommandIntxDisable;
+    if (disabled && intx_level_)
+      set_intx_level(false);
+    else if (!disabled && !intx_level_ && isr_ != 0 && !msix_.enabled())
+      set_intx_level(true);
   }
 }
 

@@ -340,6 +340,24 @@ TEST_F(PciTest, IntxAndIsrWhenMsixIsOff) {
   EXPECT_EQ(bar0->io_read(PciTransport::kIsrOffset, 1), 0u);
 }
 
+TEST_F(PciTest, IntxDisableMasksThePinUntilCleared) {
+  pci->set_intx_gsi(11);
+  bring_up();
+  pci->config_write(0x04, 2, 1u << 10);  // Interrupt Disable
+  use_one_buffer();
+  EXPECT_FALSE(vm.sink.level(11)) << "masked while disabled";
+  pci->config_write(0x04, 2, 0);
+  EXPECT_TRUE(vm.sink.level(11)) << "the pending interrupt is signalled once unmasked";
+  pci->config_write(0x04, 2, 1u << 10);
+  EXPECT_FALSE(vm.sink.level(11));
+  pci->config_write(0x04, 2, 0);
+  EXPECT_EQ(bar0->io_read(PciTransport::kIsrOffset, 1), 1u);
+  EXPECT_FALSE(vm.sink.level(11)) << "reading the ISR acknowledges it";
+  pci->config_write(0x04, 2, 1u << 10);
+  pci->config_write(0x04, 2, 0);
+  EXPECT_FALSE(vm.sink.level(11)) << "nothing pending, nothing raised";
+}
+
 TEST_F(PciTest, VectorBeyondTableReadsAsNoVector) {
   common_write(0x10, 2, 7);
   EXPECT_EQ(common_read(0x10, 2), kNoVector);
