@@ -146,6 +146,50 @@ TEST_F(BlkTest, GetIdReturnsSerial) {
   EXPECT_EQ(rings[0]->used_elem(0).second, 21u);
 }
 
+TEST_F(BlkTest, GetIdIsTwentyBytesNulPaddedAndFitsShortBuffers) {
+  // §5.2.6: the ID is NUL-padded up to 20 bytes, with no terminator when it is 20 bytes long.
+  create(std::make_unique<MemDisk>(kDiskSize), {"0123456789abcdefghijKLMN", 1, 16, true});
+  ASSERT_TRUE(vm.memory.fill(kData, 0xff, 32));
+  submit(0, kGetId, 0, 32, true);
+  EXPECT_EQ(status(), 0);
+  char id[32] = {};
+  ASSERT_TRUE(vm.memory.read(kData, id, 32));
+  EXPECT_EQ(std::string(id, 20), "0123456789abcdefghij") << "a longer serial is cut at 20 bytes";
+  EXPECT_EQ(static_cast<uint8_t>(id[20]), 0xff) << "nothing past the 20 ID bytes is written";
+  EXPECT_EQ(rings[0]->used_elem(0).second, 21u);
+
+  // A buffer shorter than the ID gets what fits, and the request still completes.
+  create(std::make_unique<MemDisk>(kDiskSize), {"serial", 1, 16, true});
+  ASSERT_TRUE(vm.memory.fill(kData, 0xff, 32));
+  submit(0, kGetId, 0, 4, true);
+  EXPECT_EQ(status(), 0);
+  ASSERT_TRUE(vm.memory.read(kData, id, 8));
+  EXPECT_EQ(std::string(id, 4), "seri");
+  EXPECT_EQ(static_cast<uint8_t>(id[4]), 0xff);
+  EXPECT_EQ(rings[0]->used_elem(0).second, 5u);
+
+  // No serial: twenty NUL bytes.
+  create(std::make_unique<MemDisk>(kDiskSize), {"", 1, 16, true});
+  ASSERT_TRUE(vm.memory.fill(kData, 0xff, 32));
+  submit(0, kGetId, 0, 20, true);
+  ASSERT_TRUE(vm.memory.read(kData, id, 21));
+  EXPECT_EQ(std::string(id, 20), std::string(20, '\0'));
+}
+
+TEST_F(BlkTest, QueuesCompleteIndependently) {
+  // Requests in flight on both queues; each completion lands on its own queue's used ring.
+  mem_disk->deferred = true;
+  submit(0, kFlush, 0, 0, false);
+  submit(1, kFlush, 0, 0, false, 4);
+  EXPECT_EQ(rings[0]->used_idx(), 0);
+  EXPECT_EQ(rings[1]->used_idx(), 0);
+  mem_disk->complete_pending();
+  EXPECT_EQ(rings[0]->used_idx(), 1);
+  EXPECT_EQ(rings[1]->used_idx(), 1);
+  EXPECT_EQ(rings[0]->used_elem(0).first, 0u);
+  EXPECT_EQ(rings[1]->used_elem(0).first, 4u);
+}
+
 TEST_F(BlkTest, DiscardAndWriteZeroes) {
   put_segment(8, 16, 0);
   submit(0, kDiscard, 0, 16, false);
