@@ -11,10 +11,10 @@
 namespace corvid::img {
 
 int cmd_amend(int argc, char** argv) {
-  enum { kImageOpts = 256, kObject, kForce };
+  enum { kForce = 256 };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
+                                 kObjectOption,
+                                 kImageOptsOption,
                                  {"force", no_argument, nullptr, kForce},
                                  {nullptr, 0, nullptr, 0}};
   std::vector<std::string> option_args;
@@ -23,6 +23,10 @@ int cmd_amend(int argc, char** argv) {
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":ho:f:t:pq", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'o':
         option_args.push_back(optarg);
@@ -39,9 +43,6 @@ int cmd_amend(int argc, char** argv) {
         break;
       case 'h':
         return usage_error("amend [-f fmt] [-t cache] [-p] [-q] -o options filename");
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }

@@ -70,14 +70,13 @@ void print_json(const CheckCounts& c, const std::string& filename, const std::st
 }  // namespace
 
 int cmd_check(int argc, char** argv) {
-  enum { kOutput = 256, kImageOpts, kObject };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                  {"format", required_argument, nullptr, 'f'},
                                  {"repair", required_argument, nullptr, 'r'},
-                                 {"output", required_argument, nullptr, kOutput},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
-                                 {"force-share", no_argument, nullptr, 'U'},
+                                 kOutputOption,
+                                 kObjectOption,
+                                 kImageOptsOption,
+                                 kForceShareOption,
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt;
   bool json = false, quiet = false;
@@ -85,6 +84,10 @@ int cmd_check(int argc, char** argv) {
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":hf:r:T:qU", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv, &json)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'f':
         fmt = optarg;
@@ -100,19 +103,12 @@ int cmd_check(int argc, char** argv) {
         }
         break;
       case 'T':
-      case 'U':
         break;
       case 'q':
         quiet = true;
         break;
-      case kOutput:
-        if (!parse_output(optarg, &json)) return 1;
-        break;
       case 'h':
         return usage_error("check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] filename");
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }

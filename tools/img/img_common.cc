@@ -38,6 +38,21 @@ int bad_option(int c, char** argv) {
   return usage_error("unrecognized option '{}'", argv[optind - 1]);
 }
 
+std::optional<int> common_option(int c, char** argv, bool* json) {
+  switch (c) {
+    case 'U':
+      return 0;
+    case kOptOutput:
+      if (json == nullptr) return bad_option(c, argv);
+      return parse_output(optarg, json) ? 0 : 1;
+    case kOptObject:
+    case kOptImageOpts:
+      return usage_error("option '{}' is not supported", argv[optind - 1]);
+    default:
+      return std::nullopt;
+  }
+}
+
 void warn_probed_raw(const std::string& path) {
   std::fprintf(stderr,
                "WARNING: Image format was not specified for '%s' and probing guessed raw.\n"

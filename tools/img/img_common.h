@@ -2,6 +2,8 @@
 // image opening with qemu-img's messages, and the command entry points.
 #pragma once
 
+#include <getopt.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -36,6 +38,18 @@ int usage_error(fmt::format_string<Args...> f, Args&&... args) {
 
 // getopt error handling shared by every command (optstring starts with ':').
 int bad_option(int c, char** argv);
+
+// Long options many commands share; their ids lie above every command's own (256...).
+enum CommonOption { kOptOutput = 0x1000, kOptObject, kOptImageOpts };
+inline constexpr option kOutputOption = {"output", required_argument, nullptr, kOptOutput};
+inline constexpr option kObjectOption = {"object", required_argument, nullptr, kOptObject};
+inline constexpr option kImageOptsOption = {"image-opts", no_argument, nullptr, kOptImageOpts};
+inline constexpr option kForceShareOption = {"force-share", no_argument, nullptr, 'U'};
+
+// The options commands treat alike: -U/--force-share (accepted; corvid takes no image locks),
+// --output=human|json (into *json), --object and --image-opts (refused). Returns nullopt when
+// c is none of them, else 0 to go on or the exit status to return.
+std::optional<int> common_option(int c, char** argv, bool* json = nullptr);
 
 // An open error's text as qemu prints it after "Could not open '<path>': ".
 std::string open_error_text(const Error& e);

@@ -38,11 +38,10 @@ std::optional<uint64_t> first_nonzero(const uint8_t* a, uint64_t len) {
 }  // namespace
 
 int cmd_compare(int argc, char** argv) {
-  enum { kImageOpts = 256, kObject };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
-                                 {"force-share", no_argument, nullptr, 'U'},
+                                 kObjectOption,
+                                 kImageOptsOption,
+                                 kForceShareOption,
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt1, fmt2;
   bool quiet = false, strict = false;
@@ -50,6 +49,10 @@ int cmd_compare(int argc, char** argv) {
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":hf:F:T:pqsU", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'f':
         fmt1 = optarg;
@@ -61,7 +64,6 @@ int cmd_compare(int argc, char** argv) {
         if (!parse_cache(optarg, &cache, CacheKind::kSource)) return 2;
         break;
       case 'p':
-      case 'U':
         break;
       case 'q':
         quiet = true;
@@ -72,9 +74,6 @@ int cmd_compare(int argc, char** argv) {
       case 'h':
         return usage_error(
             "compare [-f fmt] [-F fmt] [-T src_cache] [-p] [-q] [-s] filename1 filename2");
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }

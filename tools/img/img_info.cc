@@ -114,37 +114,33 @@ Json to_json(const block::ImageInfo& info) {
 }  // namespace
 
 int cmd_info(int argc, char** argv) {
-  enum { kOutput = 256, kBackingChain, kImageOpts, kObject };
+  enum { kBackingChain = 256 };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                  {"format", required_argument, nullptr, 'f'},
-                                 {"output", required_argument, nullptr, kOutput},
+                                 kOutputOption,
                                  {"backing-chain", no_argument, nullptr, kBackingChain},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
-                                 {"force-share", no_argument, nullptr, 'U'},
+                                 kObjectOption,
+                                 kImageOptsOption,
+                                 kForceShareOption,
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt;
   bool json = false, chain = false;
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv, &json)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'f':
         fmt = optarg;
-        break;
-      case 'U':
-        break;
-      case kOutput:
-        if (!parse_output(optarg, &json)) return 1;
         break;
       case kBackingChain:
         chain = true;
         break;
       case 'h':
         return usage_error("info [-f fmt] [--output=ofmt] [--backing-chain] filename");
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }

@@ -52,15 +52,15 @@ bool print_entry(const MapEntry& e, bool json, bool first) {
 }  // namespace
 
 int cmd_map(int argc, char** argv) {
-  enum { kOutput = 256, kStart, kMaxLength, kImageOpts, kObject };
+  enum { kStart = 256, kMaxLength };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                  {"format", required_argument, nullptr, 'f'},
-                                 {"output", required_argument, nullptr, kOutput},
+                                 kOutputOption,
                                  {"start-offset", required_argument, nullptr, kStart},
                                  {"max-length", required_argument, nullptr, kMaxLength},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
-                                 {"force-share", no_argument, nullptr, 'U'},
+                                 kObjectOption,
+                                 kImageOptsOption,
+                                 kForceShareOption,
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt;
   bool json = false;
@@ -69,14 +69,13 @@ int cmd_map(int argc, char** argv) {
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":f:hU", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv, &json)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'f':
         fmt = optarg;
-        break;
-      case 'U':
-        break;
-      case kOutput:
-        if (!parse_output(optarg, &json)) return 1;
         break;
       case kStart: {
         auto n = parse_size(optarg);
@@ -97,9 +96,6 @@ int cmd_map(int argc, char** argv) {
       case 'h':
         return usage_error(
             "map [-f fmt] [--output=ofmt] [--start-offset=offset] [--max-length=len] filename");
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }

@@ -57,13 +57,13 @@ uint64_t qcow2_full_size(uint64_t size, uint64_t cluster_size, int refcount_bits
 }  // namespace
 
 int cmd_measure(int argc, char** argv) {
-  enum { kOutput = 256, kSize, kImageOpts, kObject };
+  enum { kSize = 256 };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
-                                 {"output", required_argument, nullptr, kOutput},
+                                 kOutputOption,
                                  {"size", required_argument, nullptr, kSize},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
-                                 {"force-share", no_argument, nullptr, 'U'},
+                                 kObjectOption,
+                                 kImageOptsOption,
+                                 kForceShareOption,
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt, out_fmt = "raw";
   std::vector<std::string> option_args;
@@ -72,6 +72,10 @@ int cmd_measure(int argc, char** argv) {
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":hf:O:o:l:U", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv, &json)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'f':
         fmt = optarg;
@@ -81,11 +85,6 @@ int cmd_measure(int argc, char** argv) {
         break;
       case 'o':
         option_args.push_back(optarg);
-        break;
-      case 'U':
-        break;
-      case kOutput:
-        if (!parse_output(optarg, &json)) return 1;
         break;
       case kSize: {
         auto n = parse_size(optarg);
@@ -101,9 +100,6 @@ int cmd_measure(int argc, char** argv) {
         return usage_error(
             "measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]");
       case 'l':
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }

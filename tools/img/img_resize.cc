@@ -13,19 +13,23 @@ int cmd_resize(int argc, char** argv) {
   if (argc < 3) return usage_error("Not enough arguments");
   // The size is taken off the end first so "-1G" is not read as an option (as qemu-img does).
   const char* size_arg = argv[--argc];
-  enum { kShrink = 256, kPrealloc, kImageOpts, kObject };
+  enum { kShrink = 256, kPrealloc };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
                                  {"format", required_argument, nullptr, 'f'},
                                  {"shrink", no_argument, nullptr, kShrink},
                                  {"preallocation", required_argument, nullptr, kPrealloc},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
+                                 kObjectOption,
+                                 kImageOptsOption,
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt;
   bool quiet = false, shrink = false;
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":f:hq", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'f':
         fmt = optarg;
@@ -42,9 +46,6 @@ int cmd_resize(int argc, char** argv) {
         break;
       case 'h':
         return usage_error("resize [-f fmt] [--shrink] [-q] filename [+ | -]size");
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }

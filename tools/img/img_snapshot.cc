@@ -8,11 +8,10 @@
 namespace corvid::img {
 
 int cmd_snapshot(int argc, char** argv) {
-  enum { kImageOpts = 256, kObject };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
-                                 {"object", required_argument, nullptr, kObject},
-                                 {"image-opts", no_argument, nullptr, kImageOpts},
-                                 {"force-share", no_argument, nullptr, 'U'},
+                                 kObjectOption,
+                                 kImageOptsOption,
+                                 kForceShareOption,
                                  {nullptr, 0, nullptr, 0}};
   char action = 0;
   std::string name, fmt;
@@ -20,6 +19,10 @@ int cmd_snapshot(int argc, char** argv) {
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":la:c:d:f:hqU", kLong, nullptr)) != -1;) {
+    if (auto r = common_option(c, argv)) {
+      if (*r) return *r;
+      continue;
+    }
     switch (c) {
       case 'l':
       case 'a':
@@ -35,13 +38,8 @@ int cmd_snapshot(int argc, char** argv) {
       case 'q':
         quiet = true;
         break;
-      case 'U':
-        break;
       case 'h':
         return usage_error("snapshot [-q] [-l | -a snapshot | -c snapshot | -d snapshot] filename");
-      case kObject:
-      case kImageOpts:
-        return usage_error("option '{}' is not supported", argv[optind - 1]);
       default:
         return bad_option(c, argv);
     }
