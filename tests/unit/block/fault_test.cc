@@ -12,6 +12,30 @@
 namespace corvid::block {
 namespace {
 
+// A fresh 8 MiB qcow2 (4 KiB clusters) opened through a fault-injecting engine; the plan
+// (which the engine points to, so the struct stays put) counts from after the open.
+struct FaultyImage {
+  FaultPlan plan;
+  std::unique_ptr<IoEngine> engine;
+  std::unique_ptr<BlockDevice> dev;
+};
+
+std::unique_ptr<FaultyImage> open_faulty(const std::string& path, bool lazy) {
+  CreateOptions co;
+  co.format = "qcow2";
+  co.size = 8 << 20;
+  co.options = {{"cluster_size", "4096"}, {"lazy_refcounts", lazy ? "on" : "off"}};
+  if (!create_image(path, co)) return nullptr;
+  auto f = std::make_unique<FaultyImage>();
+  auto inner = IoEngine::create(AioMode::kIoUring);
+  if (!inner) return nullptr;
+  f->engine = fault_injecting_engine(std::move(*inner), &f->plan);
+  auto dev = open_image(path, OpenOptions{}, f->engine.get());
+  if (!dev) return nullptr;
+  f->dev = std::move(*dev);
+  return f;
+}
+
 struct Case {
   int error;
   bool sticky;
@@ -34,15 +58,10 @@ TEST_P(FaultInjection, FailedWritesLeaveAConsistentImage) {
       {0, 512},          {70000, 3000}, {1 << 20, 65536}, {(1 << 20) + 65536 + 512, 512},
       {3 << 20, 200000}, {100, 100},    {6 << 20, 4096},  {(6 << 20) + 8192, 70000}};
   for (int fail_at = 0; fail_at < 40; ++fail_at) {
-    CreateOptions co;
-    co.format = "qcow2";
-    co.size = 8 << 20;
-    co.options = {{"cluster_size", "4096"}, {"lazy_refcounts", c.lazy ? "on" : "off"}};
-    ASSERT_TRUE(create_image(path, co));
-    FaultPlan plan;
-    auto engine = fault_injecting_engine(*IoEngine::create(AioMode::kIoUring), &plan);
-    auto dev = open_image(path, OpenOptions{}, engine.get());
-    ASSERT_TRUE(dev);
+    auto image = open_faulty(path, c.lazy);
+    ASSERT_TRUE(image);
+    FaultPlan& plan = image->plan;
+    std::unique_ptr<BlockDevice>& dev = image->dev;
     plan.seen = 0;
     plan.fail_at = fail_at;
     plan.error = c.error;
@@ -51,7 +70,7 @@ TEST_P(FaultInjection, FailedWritesLeaveAConsistentImage) {
     bool saw_error = false;
     for (size_t i = 0; i < std::size(writes); ++i) {
       std::vector<uint8_t> buf(writes[i].len, static_cast<uint8_t>(i + 1));
-      auto r = write_sync(**dev, writes[i].off, buf.data(), buf.size());
+      auto r = write_sync(*dev, writes[i].off, buf.data(), buf.size());
       if (!r) {
         EXPECT_EQ(r.error().code, c.error) << r.error().message;
         saw_error = true;
@@ -60,8 +79,8 @@ TEST_P(FaultInjection, FailedWritesLeaveAConsistentImage) {
     }
     const int64_t seen = plan.seen;
     plan.fail_at = -1;
-    (void)(*dev)->close();
-    dev->reset();
+    (void)dev->close();
+    dev.reset();
     if (seen <= fail_at) {
       EXPECT_FALSE(saw_error);
     }
@@ -144,15 +163,10 @@ TEST_P(FaultTargets, TheFailingRequestReportsTheErrnoAndTheImageStaysConsistent)
       {8192, 4096}, {(3 << 20) + 100, 500}, {6 << 20, 4096}, {(6 << 20) + 4096, 8192}};
   int64_t injected = 0, leaks = 0;
   for (int fail_at = 0; fail_at < 20; ++fail_at) {
-    CreateOptions co;
-    co.format = "qcow2";
-    co.size = 8 << 20;
-    co.options = {{"cluster_size", "4096"}, {"lazy_refcounts", c.lazy ? "on" : "off"}};
-    ASSERT_TRUE(create_image(path, co));
-    FaultPlan plan;
-    auto engine = fault_injecting_engine(*IoEngine::create(AioMode::kIoUring), &plan);
-    auto dev = open_image(path, OpenOptions{}, engine.get());
-    ASSERT_TRUE(dev);
+    auto image = open_faulty(path, c.lazy);
+    ASSERT_TRUE(image);
+    FaultPlan& plan = image->plan;
+    std::unique_ptr<BlockDevice>& dev = image->dev;
     plan.target = c.target;
     plan.error = c.error;
     plan.seen = 0;
@@ -161,7 +175,7 @@ TEST_P(FaultTargets, TheFailingRequestReportsTheErrnoAndTheImageStaysConsistent)
     int failures = 0;
     for (size_t i = 0; i < std::size(writes); ++i) {
       std::vector<uint8_t> buf(writes[i].len, static_cast<uint8_t>(0x10 + i));
-      auto r = write_sync(**dev, writes[i].off, buf.data(), buf.size());
+      auto r = write_sync(*dev, writes[i].off, buf.data(), buf.size());
       bool ok = r.has_value();
       if (!ok) {
         ++failures;
@@ -174,7 +188,7 @@ TEST_P(FaultTargets, TheFailingRequestReportsTheErrnoAndTheImageStaysConsistent)
         known[writes[i].off + b] = ok;
       }
       if (i % 2 == 1) {
-        auto f = flush_sync(**dev);
+        auto f = flush_sync(*dev);
         if (!f) {
           ++failures;
           EXPECT_EQ(f.error().code, c.error) << f.error().message;
@@ -184,8 +198,8 @@ TEST_P(FaultTargets, TheFailingRequestReportsTheErrnoAndTheImageStaysConsistent)
     EXPECT_EQ(failures, plan.injected) << target_name(c.target) << " fail_at " << fail_at;
     injected += plan.injected;
     plan.fail_at = -1;
-    ASSERT_TRUE((*dev)->close()) << "fail_at " << fail_at;
-    dev->reset();
+    ASSERT_TRUE(dev->close()) << "fail_at " << fail_at;
+    dev.reset();
 
     auto check = check_image(path, "qcow2", RepairMode::kNone, stderr);
     ASSERT_TRUE(check) << check.error().message;
