@@ -182,7 +182,7 @@ Result<> Virtqueue::walk_chain(uint16_t head, Chain* chain) const {
       return errorf(ELOOP, "chain {}: longer than {} descriptors (a loop?)", head,
                     indirect ? table_size : layout_.size);
     }
-    RawDesc d;
+    RawDesc d{};
     CORVID_TRY_VOID(read_descriptor(table, table_size, index, &d));
     if (d.flags & kDescFlagIndirect) {
       // §2.7.5.3.1: no INDIRECT inside an indirect table, and never INDIRECT together with NEXT.
