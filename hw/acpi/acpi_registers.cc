@@ -19,7 +19,7 @@ uint64_t AcpiRegisters::io_read(uint64_t offset, unsigned size) {
 void AcpiRegisters::io_write(uint64_t offset, unsigned size, uint64_t value) {
   if (size != 1) return;  // the FADT describes byte registers; ignore other widths
   if (offset == kSleepControl && (value & kSlpEn)) {
-    const unsigned type = (value >> 2) & 7;
+    unsigned type = (value >> 2) & 7;
     if (type == kSlpTypS5) {
       LOG_INFO("ACPI: the guest entered S5 (soft off)");
       events_->request_power_off(0);

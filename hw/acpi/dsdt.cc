@@ -28,14 +28,14 @@ std::string link_name(size_t i) {
 }
 
 Bytes pci_root(const fdt::PciHostDesc& pci) {
-  const bool ecam = pci.ecam_size >= (1u << 20);
+  bool ecam = pci.ecam_size >= (1u << 20);
   Bytes body;
   if (ecam) {
     body = concat({name("_HID", eisa_id("PNP0A08")), name("_CID", eisa_id("PNP0A03"))});
   } else {
     body = name("_HID", eisa_id("PNP0A03"));  // conventional PCI: configuration mechanism #1 only
   }
-  const uint16_t last_bus = ecam ? static_cast<uint16_t>((pci.ecam_size >> 20) - 1) : 0;
+  uint16_t last_bus = ecam ? static_cast<uint16_t>((pci.ecam_size >> 20) - 1) : 0;
   ResourceTemplate crs;
   crs.bus_numbers(0, last_bus).io(pci.conf1_port, 8);
   if (pci.io_size) crs.io_window(pci.io_base, static_cast<uint16_t>(pci.io_base + pci.io_size - 1));

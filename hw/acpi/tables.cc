@@ -158,7 +158,7 @@ Result<AcpiTables> build_acpi_tables(const fdt::MachineDescription& d, uint64_t 
   // The RSDP's addresses are needed before it is written: reserve its 36 bytes first.
   out.blob.resize(36);
   out.tables.push_back({"RSDP", base, 36});
-  const uint64_t dsdt = place("DSDT", build_dsdt(d));
+  uint64_t dsdt = place("DSDT", build_dsdt(d));
   std::vector<uint64_t> entries;
   entries.push_back(place("FACP", fadt(d, dsdt)));
   entries.push_back(place("APIC", madt(d)));
@@ -167,8 +167,8 @@ Result<AcpiTables> build_acpi_tables(const fdt::MachineDescription& d, uint64_t 
   Bytes rsdt_body, xsdt_body;
   Writer rw{rsdt_body}, xw{xsdt_body};
   for (uint64_t e : entries) rw.u32(e), xw.u64(e);
-  const uint64_t rsdt = place("RSDT", make_sdt("RSDT", 1, rsdt_body));
-  const uint64_t xsdt = place("XSDT", make_sdt("XSDT", 1, xsdt_body));
+  uint64_t rsdt = place("RSDT", make_sdt("RSDT", 1, rsdt_body));
+  uint64_t xsdt = place("XSDT", make_sdt("XSDT", 1, xsdt_body));
 
   // RSDP (5.2.5.3), revision 2: checksum over the first 20 bytes, extended checksum over 36.
   Bytes r;
