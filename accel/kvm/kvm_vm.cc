@@ -150,9 +150,19 @@ Result<> KvmVm::register_memory() {
   return {};
 }
 
+Result<> KvmVm::load_host_model() {
+  std::lock_guard lock(host_model_mutex_);
+  if (host_model_loaded_) return {};
+  cpuid_ = CORVID_TRY(supported_cpuid(kvm_.get()));
+  msr_index_ = CORVID_TRY(msr_index_list(kvm_.get()));
+  host_model_loaded_ = true;
+  return {};
+}
+
 Result<std::unique_ptr<Vcpu>> KvmVm::create_vcpu(int index) {
   if (index < 0 || index >= vcpus_)
     return errorf(EINVAL, "kvm: vCPU index {} outside 0..{}", index, vcpus_ - 1);
+  CORVID_TRY_VOID(load_host_model());
   int fd = ioctl(vm_.get(), KVM_CREATE_VCPU, index);
   if (fd < 0) return errno_error("kvm: KVM_CREATE_VCPU {}", index);
   UniqueFd vcpu_fd(fd);
@@ -198,8 +208,13 @@ Result<> KvmVm::add_irqfd(uint32_t gsi, int eventfd) {
 }
 
 std::string KvmVm::describe() const {
-  return fmt::format("kvm ({} vCPU{}, in-kernel irqchip, PIT on first use, {} CPUID leaves)",
-                     vcpus_, vcpus_ == 1 ? "" : "s", cpuid_.size());
+  std::string leaves;
+  {
+    std::lock_guard lock(host_model_mutex_);
+    if (host_model_loaded_) leaves = fmt::format(", {} CPUID leaves", cpuid_.size());
+  }
+  return fmt::format("kvm ({} vCPU{}, in-kernel irqchip, PIT on first use{})", vcpus_,
+                     vcpus_ == 1 ? "" : "s", leaves);
 }
 
 bool KvmVm::supports_msr(uint32_t index) const {
@@ -245,8 +260,6 @@ Result<std::unique_ptr<Accelerator>> create_kvm_accelerator(const AccelOptions& 
   if (max_vcpus <= 0) max_vcpus = ioctl(kvm.get(), KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
   if (max_vcpus > 0 && options.vcpus > max_vcpus)
     return errorf(EINVAL, "kvm: {} vCPUs requested, the host allows {}", options.vcpus, max_vcpus);
-  auto cpuid = CORVID_TRY(kvm::supported_cpuid(kvm.get()));
-  auto msrs = CORVID_TRY(kvm::msr_index_list(kvm.get()));
 
   int vm_fd = ioctl(kvm.get(), KVM_CREATE_VM, 0);
   if (vm_fd < 0) {
@@ -257,8 +270,7 @@ Result<std::unique_ptr<Accelerator>> create_kvm_accelerator(const AccelOptions& 
                     "hypervisor or disabled");
     return errorf(e, "kvm: KVM_CREATE_VM");
   }
-  auto vm = std::make_unique<kvm::KvmVm>(std::move(kvm), UniqueFd(vm_fd), options.vcpus, run_size,
-                                         std::move(cpuid), std::move(msrs));
+  auto vm = std::make_unique<kvm::KvmVm>(std::move(kvm), UniqueFd(vm_fd), options.vcpus, run_size);
   CORVID_TRY_VOID(vm->setup_platform());
   return std::unique_ptr<Accelerator>(std::move(vm));
 }

@@ -32,14 +32,11 @@ class KvmInterrupts final : public hw::InterruptSink {
 
 class KvmVm final : public Accelerator {
  public:
-  KvmVm(UniqueFd kvm, UniqueFd vm, int vcpus, int run_size, std::vector<kvm_cpuid_entry2> cpuid,
-        std::vector<uint32_t> msr_index)
+  KvmVm(UniqueFd kvm, UniqueFd vm, int vcpus, int run_size)
       : kvm_(std::move(kvm)),
         vm_(std::move(vm)),
         vcpus_(vcpus),
         run_size_(run_size),
-        cpuid_(std::move(cpuid)),
-        msr_index_(std::move(msr_index)),
         interrupts_(vm_.get()) {}
 
   AccelKind kind() const override { return AccelKind::kKvm; }
@@ -73,11 +70,16 @@ class KvmVm final : public Accelerator {
   UniqueFd kvm_, vm_;
   int vcpus_;
   int run_size_;
-  std::vector<kvm_cpuid_entry2> cpuid_;
+  mutable std::mutex host_model_mutex_;
+  bool host_model_loaded_ = false;
+  std::vector<kvm_cpuid_entry2> cpuid_;  // guarded by host_model_mutex_ until loaded
   std::vector<uint32_t> msr_index_;
   KvmInterrupts interrupts_;
   MachineBuses buses_{};
   Result<> register_memory();
+  // KVM_GET_SUPPORTED_CPUID (~0.6 ms when nested: every host CPUID traps) and the MSR list, asked
+  // at the first vCPU's creation, while the memory slots' grace period is still running.
+  Result<> load_host_model();
 
   std::mutex memory_mutex_;
   std::condition_variable memory_ready_;
