@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string>
 
 #include "block/iov.h"
 
@@ -56,8 +57,11 @@ PowerLossEngine::File* PowerLossEngine::file_of(int fd) {
   Key key{st.st_dev, st.st_ino};
   auto it = files_.find(key);
   if (it == files_.end()) {
+    // A descriptor of our own without the driver's O_DIRECT (the journal's buffers are not
+    // aligned) that outlives the driver's.
     File f;
-    f.fd = UniqueFd(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+    std::string self = "/proc/self/fd/" + std::to_string(fd);
+    f.fd = UniqueFd(::open(self.c_str(), O_RDWR | O_CLOEXEC));
     it = files_.emplace(key, std::move(f)).first;
   }
   return &it->second;
@@ -70,12 +74,13 @@ int64_t PowerLossEngine::change(int fd, uint64_t offset, uint64_t len, bool trun
   Change c;
   c.offset = offset;
   c.truncate = truncate;
-  c.size_before = file_size(fd);
-  c.before = read_range(fd, offset, len, c.size_before);
+  const int own = f->fd.get();
+  c.size_before = file_size(own);
+  c.before = read_range(own, offset, len, c.size_before);
   int64_t res = apply();
   if (res < 0) return res;
-  c.size_after = file_size(fd);
-  c.after = read_range(fd, offset, len, c.size_after);
+  c.size_after = file_size(own);
+  c.after = read_range(own, offset, len, c.size_after);
   // O_DSYNC (writethrough, directsync): the write is durable when it completes, and on Linux
   // file systems it commits what was written before it as well, like fdatasync.
   int fl = ::fcntl(fd, F_GETFL);
