@@ -49,7 +49,7 @@ Result<ElfImage> parse_elf(std::span<const uint8_t> f) {
   for (uint64_t i = 0; i < phnum; ++i) {
     const uint8_t* ph = p + phoff + i * phentsize;
     uint32_t type;
-    ElfSegment s;
+    ElfSegment s{};
     if (is64) {
       type = load_le32(ph + offsetof(Elf64_Phdr, p_type));
       s = {load_le64(ph + offsetof(Elf64_Phdr, p_offset)),

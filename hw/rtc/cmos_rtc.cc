@@ -4,9 +4,12 @@
 #include "hw/rtc/cmos_rtc.h"
 
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <climits>
+#include <cstring>
 #include <ctime>
 
 #include "base/log.h"
@@ -50,6 +53,11 @@ tm broken_down(int64_t seconds) {
   tm out{};
   gmtime_r(&t, &out);
   return out;
+}
+
+// An alarm byte of 0xc0..0xff matches any value (datasheet, "Alarm").
+bool alarm_byte_matches(uint8_t alarm, uint8_t now) {
+  return (alarm & kAlarmDontCare) == kAlarmDontCare || alarm == now;
 }
 
 int64_t realtime_ns() {
@@ -297,25 +305,19 @@ void CmosRtc::write_register(uint8_t index, uint8_t value) {
   }
 }
 
-// The alarm compares the alarm bytes with the time bytes, in the current format; 0xc0..0xff in
-// an alarm byte matches anything.
+// The alarm compares the alarm bytes with the time bytes, in the current format.
 bool CmosRtc::alarm_matches(int64_t seconds) const {
   const tm t = broken_down(seconds);
-  auto match = [](uint8_t alarm, uint8_t now) {
-    return (alarm & kAlarmDontCare) == kAlarmDontCare || alarm == now;
-  };
-  return match(ram_[kSecondsAlarm], encode(t.tm_sec)) &&
-         match(ram_[kMinutesAlarm], encode(t.tm_min)) &&
-         match(ram_[kHoursAlarm], encode_hour(t.tm_hour));
+  return alarm_byte_matches(ram_[kSecondsAlarm], encode(t.tm_sec)) &&
+         alarm_byte_matches(ram_[kMinutesAlarm], encode(t.tm_min)) &&
+         alarm_byte_matches(ram_[kHoursAlarm], encode_hour(t.tm_hour));
 }
 
 // The first second after `seconds` at which the alarm matches, or INT64_MAX. Skips whole hours
 // and minutes that cannot match, so it takes at most a few thousand steps.
 int64_t CmosRtc::next_alarm_after(int64_t seconds) const {
-  auto match = [](uint8_t alarm, uint8_t now) {
-    return (alarm & kAlarmDontCare) == kAlarmDontCare || alarm == now;
-  };
-  const int64_t limit = seconds + 2 * 86400;
+  const auto match = alarm_byte_matches;
+  const int64_t limit = seconds + int64_t{2} * 86400;
   for (int64_t s = seconds + 1; s <= limit;) {
     const tm t = broken_down(s);
     if (!match(ram_[kHoursAlarm], encode_hour(t.tm_hour))) {
