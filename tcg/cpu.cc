@@ -3,6 +3,7 @@
 #include "tcg/cpu.h"
 
 #include "base/log.h"
+#include "tcg/code_pages.h"
 #include "tcg/flags.h"
 #include "tcg/translator.h"
 
@@ -30,7 +31,54 @@ Cpu::Cpu(SystemBus& bus, InterruptController* intc, int index)
   flush_tlb();
 }
 
-Cpu::~Cpu() = default;
+Cpu::~Cpu() {
+  if (code_pages_) code_pages_->detach(this);
+}
+
+void Cpu::set_code_pages(CodePages* pages) {
+  if (code_pages_) code_pages_->detach(this);
+  code_pages_ = pages;
+  if (pages) pages->attach(this);
+}
+
+void Cpu::post_code_event(uint64_t ppage, bool invalidate) {
+  {
+    std::lock_guard lock(events_mutex_);
+    events_.push_back(ppage | (invalidate ? 1 : 0));
+  }
+  has_events_.store(true, std::memory_order_release);
+  kick();
+}
+
+void Cpu::process_code_events() {
+  std::vector<uint64_t> events;
+  {
+    std::lock_guard lock(events_mutex_);
+    events.swap(events_);
+    has_events_.store(false, std::memory_order_relaxed);
+  }
+  for (uint64_t ev : events) {
+    if (ev & 1)
+      invalidate_code_page(ev & ~0xfffull);
+    else
+      protect_code_page(ev);
+  }
+}
+
+void Cpu::code_page_written(uint64_t ppage) {
+  invalidate_code_page(ppage);
+  if (code_pages_) {
+    code_pages_->notify_write(ppage, 4096, index_);
+    // Now nobody holds code there (unless a vCPU translated some in between): plain stores.
+    if (!code_pages_->has_code(ppage)) {
+      for (auto& t : tlb_) {
+        for (auto& e : t) {
+          if (e.paddr == ppage) e.write &= ~kTlbNotDirty;
+        }
+      }
+    }
+  }
+}
 
 uint32_t Cpu::mode_bits() const {
   uint32_t m = s_.cpl;
@@ -64,14 +112,15 @@ void Cpu::raise_no_error(uint8_t vector, const Op* op) {
 }
 
 void Cpu::flush_code() {
+  if (code_pages_) {
+    for (const auto& [page, list] : page_blocks_) code_pages_->remove(index_, page);
+  }
   for (auto& b : all_blocks_) b->valid = false;
   blocks_.clear();
   page_blocks_.clear();
   all_blocks_.clear();
-  for (auto& j : jump_cache_) j = nullptr;
-  for (auto& t : tlb_) {
-    for (auto& e : t) e.write &= ~kTlbNotDirty;
-  }
+  // Refilled entries ask again whether their page holds code (maybe another vCPU's).
+  flush_tlb();
   link_from_ = nullptr;
   prev_block_ = nullptr;
 }
@@ -97,7 +146,10 @@ void Cpu::invalidate_code_page(uint64_t ppage) {
       if (b == cur_block_) smc_hit_ = true;
     }
     page_blocks_.erase(it);
+    if (code_pages_) code_pages_->remove(index_, ppage);
   }
+  // Stores may go fast again unless another vCPU still has code here.
+  if (code_pages_ && code_pages_->has_code(ppage)) return;
   for (auto& t : tlb_) {
     for (auto& e : t) {
       if (e.paddr == ppage) e.write &= ~kTlbNotDirty;
@@ -138,7 +190,10 @@ Block* Cpu::find_block() {
     for (uint64_t page : {static_cast<uint64_t>(paddr & ~0xfffull), b->paddr2}) {
       if (page == ~0ull) continue;
       auto& list = page_blocks_[page];
-      if (list.empty()) protect_code_page(page);
+      if (list.empty()) {
+        protect_code_page(page);
+        if (code_pages_) code_pages_->add(index_, page);
+      }
       list.push_back(b);
     }
   }
@@ -203,6 +258,7 @@ CpuExit Cpu::run(uint64_t budget) {
       return {CpuExitReason::kStop, {}};
     }
     exit_request_.store(0, std::memory_order_relaxed);
+    if (has_events_.load(std::memory_order_acquire)) process_code_events();
     if (shutdown_) {
       shutdown_ = false;
       return {CpuExitReason::kShutdown, "triple fault"};

@@ -4,9 +4,11 @@
 // controller reach it through the two narrow interfaces below, which accel/tcg implements.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -28,6 +30,8 @@ class SystemBus {
   // Guest TSC ticks (monotonic) and its frequency, reported through CPUID.
   virtual uint64_t tsc() = 0;
   virtual uint64_t tsc_hz() = 0;
+  // vCPUs in the machine: CPUID's topology leaves describe them as cores of one package.
+  virtual unsigned cpu_count() { return 1; }
 };
 
 class InterruptController {
@@ -67,6 +71,8 @@ struct Statistics {
   uint64_t exceptions = 0, interrupts = 0;
 };
 
+class CodePages;
+
 class Cpu {
  public:
   Cpu(SystemBus& bus, InterruptController* intc, int index);
@@ -96,6 +102,13 @@ class Cpu {
   void flush_code();
   // Delivers a vector now (as if acknowledged from the interrupt controller): tests use it.
   void inject_interrupt(uint8_t vector);
+  // Joins the machine-wide code-page record (tcg/code_pages.h) shared with the other vCPUs; until
+  // then this CPU sees only its own stores to its code.
+  void set_code_pages(CodePages* pages);
+  // From any thread: another vCPU (or a device) wrote ppage (invalidate) or started translating
+  // code there (protect: route this CPU's stores to it through the slow path). Handled at the next
+  // block boundary.
+  void post_code_event(uint64_t ppage, bool invalidate);
 
   // ---- used by the interpreter, translator and helpers (tcg/ internal) ----
   CpuState s_;
@@ -113,6 +126,10 @@ class Cpu {
   // Set by a store that hit the running block: finish the instruction then leave.
   bool smc_hit_ = false;
   Op smc_tail_[16];
+  // A locked instruction's load: the value its store compares against, and the lazy flags to put
+  // back when that compare fails and the instruction runs again (tcg/atomic.h).
+  uint64_t ll_value_ = 0;
+  std::array<uint64_t, 5> ll_flags_{};
   // The exit op the last block left through, so the main loop can chain it to its successor.
   const Op* link_from_ = nullptr;
   int link_slot_ = 0;
@@ -155,6 +172,13 @@ class Cpu {
   Block* lookup_link(uint64_t vaddr);
   void invalidate_code_page(uint64_t ppage);
   void protect_code_page(uint64_t ppage);
+  void process_code_events();
+  // This CPU's store reached a page with code: drop ours and tell the other vCPUs.
+  void code_page_written(uint64_t ppage);
+  CodePages* code_pages_ = nullptr;
+  std::mutex events_mutex_;
+  std::vector<uint64_t> events_;  // page | 1 (invalidate) or page (protect)
+  std::atomic<bool> has_events_{false};
   std::unordered_map<uint64_t, Block*> blocks_;                    // key: paddr ^ mode << 52
   std::unordered_map<uint64_t, std::vector<Block*>> page_blocks_;  // physical page -> blocks
   // Owns every block; invalidated ones stay (links may still name them) until flush_code().

@@ -1,6 +1,8 @@
 // Bit operations and atomics: bt/bts/btr/btc, bsf/bsr (tzcnt/lzcnt encodings behave as bsf/bsr
-// because BMI1/ABM are not advertised), popcnt, xadd, cmpxchg, cmpxchg8b/16b. Locked forms run as
-// ordinary read-modify-write: one vCPU thread per CPU and a store order that is already total.
+// because BMI1/ABM are not advertised), popcnt, xadd, cmpxchg, cmpxchg8b/16b. The memory forms of
+// bts/btr/btc and the compare-exchanges are host atomics (tcg/atomic.h), locked or not: atomic is
+// always a correct implementation of the unlocked form too.
+#include "tcg/atomic.h"
 #include "tcg/softmmu_inline.h"
 #include "tcg/translator.h"
 
@@ -27,6 +29,11 @@ void helper_bt(Cpu& cpu, const Op& op) {
     int64_t word = offset >= 0 ? offset / bits : -((-offset + bits - 1) / bits);
     bit = static_cast<unsigned>(offset - word * static_cast<int64_t>(bits));
     addr = slot(cpu, op.a) + word * static_cast<int64_t>(size);
+    if (op.cond != 0) {
+      uint64_t old = atomic_bit_op(cpu, addr, size, op.cond, 1ull << bit, &op);
+      set_cf_only(cpu.s_, (old >> bit) & 1);
+      return;
+    }
     value = load_sized(cpu, addr, size, &op);
   } else {
     bit = static_cast<unsigned>(offset) & (bits - 1);
@@ -38,12 +45,7 @@ void helper_bt(Cpu& cpu, const Op& op) {
                 : op.cond == 2 ? value & ~mask
                 : op.cond == 3 ? value ^ mask
                                : value;
-  if (op.cond != 0) {
-    if (op.imm2)
-      store_sized(cpu, addr, size, nv, &op);
-    else
-      slot(cpu, op.d) = nv;
-  }
+  if (op.cond != 0) slot(cpu, op.d) = nv;
   set_cf_only(cpu.s_, old);
 }
 
@@ -70,19 +72,17 @@ void helper_cmpxchg(Cpu& cpu, const Op& op) {
   CpuState& s = cpu.s_;
   unsigned size = op.size;
   uint64_t m = size_mask(size);
-  uint64_t dst = op.imm2   ? load_sized(cpu, slot(cpu, op.a), size, &op)
-                 : op.cond ? (slot(cpu, op.a) >> 8) & 0xff
-                           : slot(cpu, op.a) & m;
   uint64_t acc = s.gpr[0] & m;
   uint64_t src = slot(cpu, op.b);
+  uint64_t dst = op.imm2   ? atomic_cmpxchg(cpu, slot(cpu, op.a), size, acc, src, &op)
+                 : op.cond ? (slot(cpu, op.a) >> 8) & 0xff
+                           : slot(cpu, op.a) & m;
   s.cc_dst = (acc - dst) & m;
   s.cc_src = dst;
   s.cc_op = make_cc_op(kCcSub, size);
   bool equal = acc == dst;
   uint64_t nv = equal ? src : dst;
-  if (op.imm2) {
-    store_sized(cpu, slot(cpu, op.a), size, nv, &op);
-  } else if (equal) {
+  if (!op.imm2 && equal) {
     // Register destination: the merge rules of a normal write (32-bit zero-extends).
     uint64_t& r = slot(cpu, op.a);
     if (size == 1 && op.cond)
@@ -114,18 +114,12 @@ void helper_cmpxchg_double(Cpu& cpu, const Op& op) {
   if (wide && (addr & 15)) cpu.raise(kGp, 0, &op);
   unsigned half = wide ? 8 : 4;
   uint64_t m = size_mask(half);
-  uint64_t lo = load_sized(cpu, addr, half, &op), hi = load_sized(cpu, addr + half, half, &op);
-  bool equal = lo == (s.gpr[0] & m) && hi == (s.gpr[2] & m);
+  uint64_t lo = s.gpr[0] & m, hi = s.gpr[2] & m;
+  bool equal = atomic_cmpxchg_double(cpu, addr, half, &lo, &hi, s.gpr[3] & m, s.gpr[1] & m, &op);
   uint64_t f = compute_arith_flags(s) & ~kFlagZf;
   if (equal) {
-    // Store the high half first so a fault leaves memory untouched (both halves probed).
-    cpu.translate(addr, Cpu::Access::kWrite, false, &op);
-    store_sized(cpu, addr + half, half, s.gpr[1] & m, &op);
-    store_sized(cpu, addr, half, s.gpr[3] & m, &op);
     f |= kFlagZf;
   } else {
-    store_sized(cpu, addr + half, half, hi, &op);
-    store_sized(cpu, addr, half, lo, &op);
     s.gpr[0] = lo;
     s.gpr[2] = hi;
   }

@@ -3,6 +3,7 @@
 // block, checking for interrupts and stop requests at every block entry.
 #include "tcg/interp.h"
 
+#include "tcg/atomic.h"
 #include "tcg/flags.h"
 #include "tcg/softmmu_inline.h"
 
@@ -493,9 +494,9 @@ Handler select_handler(const Op& op) {
     case IrKind::kEa:
       return op.b ? h_ea<true> : h_ea<false>;
     case IrKind::kLoad:
-      return by_size<LoadH>(n);
+      return op.cond ? locked_load_handler(n) : by_size<LoadH>(n);
     case IrKind::kStore:
-      return by_size<StoreH>(n);
+      return op.cond ? locked_store_handler(n) : by_size<StoreH>(n);
     case IrKind::kProbeWrite:
       return h_probe_write;
     case IrKind::kExtend:

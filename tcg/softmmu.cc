@@ -3,6 +3,7 @@
 // stores to pages holding translated code, and accesses that straddle a page.
 #include <cstring>
 
+#include "tcg/code_pages.h"
 #include "tcg/cpu.h"
 #include "tcg/softmmu_inline.h"
 
@@ -162,7 +163,8 @@ TlbEntry& Cpu::tlb_fill(uint64_t va, Access access, bool supervisor, const Op* o
   uint64_t tag = host ? page : (page | kTlbMmio);
   e.addend = host ? reinterpret_cast<uintptr_t>(host) - page : 0;
   if (access == Access::kWrite) {
-    e.write = tag | (page_blocks_.count(pa) ? kTlbNotDirty : 0);
+    bool code = page_blocks_.count(pa) || (code_pages_ && code_pages_->has_code(pa));
+    e.write = tag | (code ? kTlbNotDirty : 0);
     e.read = tag;
   } else if (access == Access::kRead) {
     e.read = tag;
@@ -206,7 +208,7 @@ void Cpu::store_slow(uint64_t va, unsigned size, uint64_t v, const Op* op, bool 
     return;
   }
   if (e->write & kTlbNotDirty) {
-    invalidate_code_page(e->paddr);
+    code_page_written(e->paddr);
     e = &tlb_[idx][(va >> 12) & (kTlbSize - 1)];
   }
   std::memcpy(reinterpret_cast<void*>(va + e->addend), &v, size);

@@ -1,5 +1,6 @@
 // CPUID (one stable model describing exactly what the translator implements), MSRs, and control
 // register writes.
+#include <algorithm>
 #include <cstring>
 
 #include "tcg/flags.h"
@@ -15,6 +16,7 @@ constexpr uint32_t kLeaf1Edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (
                                (1u << 15) | (1u << 16) | (1u << 19) | (1u << 24) | (1u << 25) |
                                (1u << 26);
 // Leaf 1 ECX: cx16, popcnt, hypervisor.
+constexpr uint32_t kLeaf1EdxHtt = 1u << 28;
 constexpr uint32_t kLeaf1Ecx = (1u << 13) | (1u << 23) | (1u << 31);
 // 0x8000_0001 EDX: syscall nx pdpe1gb rdtscp lm; ECX: lahf_lm.
 constexpr uint32_t kExt1Edx = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
@@ -31,8 +33,9 @@ void do_cpuid(Cpu& cpu) {
   uint32_t leaf = static_cast<uint32_t>(s.gpr[0]);
   uint32_t sub = static_cast<uint32_t>(s.gpr[1]);
   uint32_t a = 0, b = 0, c = 0, d = 0;
-  (void)sub;
   uint64_t hz = cpu.bus_.tsc_hz();
+  unsigned cpus = std::max(1u, cpu.bus_.cpu_count()), shift = 0;
+  while ((1u << shift) < cpus) ++shift;
   switch (leaf) {
     case 0:
       a = 0x16;
@@ -42,12 +45,28 @@ void do_cpuid(Cpu& cpu) {
       break;
     case 1:
       a = 0x000306a9;  // family 6, model 0x3a, stepping 9
-      b = (static_cast<uint32_t>(cpu.index()) << 24) | (1u << 16) | (8u << 8);
+      // EBX[23:16]: addressable logical processors per package, valid with EDX.HTT.
+      b = (static_cast<uint32_t>(cpu.index()) << 24) | ((1u << shift) << 16) | (8u << 8);
       c = kLeaf1Ecx;
-      d = kLeaf1Edx;
+      d = kLeaf1Edx | (cpus > 1 ? kLeaf1EdxHtt : 0);
       break;
     case 6:
       a = 1u << 2;  // ARAT: the LAPIC timer keeps running in deep C-states
+      break;
+    case 0xb:
+      // Extended topology (SDM Vol. 2 "CPUID" leaf 0BH): one thread per core, every vCPU a core
+      // of a single package, so Linux sees one package (not one per vCPU).
+      d = static_cast<uint32_t>(cpu.index());
+      if (sub == 0) {
+        b = 1;
+        c = 1u << 8;  // level 0: SMT
+      } else if (sub == 1) {
+        a = shift;
+        b = cpus;
+        c = (2u << 8) | 1;  // level 1: core
+      } else {
+        c = sub & 0xff;  // invalid level ends the enumeration
+      }
       break;
     case 0x15:
       // TSC = crystal * ebx / eax: lets Linux skip PIT calibration.

@@ -160,6 +160,7 @@ uint32_t Emitter::load(uint32_t addr, unsigned size) {
   o.d = temp();
   o.a = addr;
   o.size = size;
+  o.cond = locked && has_mem_addr && addr == mem_addr;
   emit(o);
   return o.d;
 }
@@ -170,6 +171,7 @@ void Emitter::store(uint32_t addr, uint32_t value, unsigned size) {
   o.a = addr;
   o.b = value;
   o.size = size;
+  o.cond = locked && has_mem_addr && addr == mem_addr;
   emit(o);
 }
 
@@ -380,6 +382,9 @@ Block* translate_block(Cpu& cpu, uint64_t vaddr, uint64_t paddr, uint32_t mode) 
     e.pc = pc;
     e.pc_off = static_cast<uint32_t>(pc - vaddr);
     e.code64 = is64;
+    e.locked = (insn.attributes & ZYDIS_ATTRIB_HAS_LOCK) ||
+               (insn.mnemonic == ZYDIS_MNEMONIC_XCHG && (ops[0].type == ZYDIS_OPERAND_TYPE_MEMORY ||
+                                                         ops[1].type == ZYDIS_OPERAND_TYPE_MEMORY));
     block->insn_offsets.push_back(e.pc_off);
     ++block->insn_count;
     if (!ZYAN_SUCCESS(st)) {

@@ -31,6 +31,8 @@ struct Emitter {
   int next_temp = 0;
   uint32_t mem_addr = 0;  // linear address temp of the memory operand, once computed
   bool has_mem_addr = false;
+  // LOCK prefix, or XCHG with memory: the memory operand's load and store become atomic.
+  bool locked = false;
 
   unsigned osize() const { return in.operand_width / 8; }
   unsigned asize() const { return in.address_width / 8; }

@@ -1,18 +1,19 @@
 #include "accel/tcg/tcg_accelerator.h"
 
+#include <algorithm>
+
 #include "accel/tcg/tcg_vcpu.h"
 #include "base/log.h"
 
 namespace corvid::accel {
 
 TcgAccelerator::TcgAccelerator(const AccelOptions& options)
-    : start_(std::chrono::steady_clock::now()),
+    : vcpu_count_(static_cast<unsigned>(std::max(1, options.vcpus))),
+      start_(std::chrono::steady_clock::now()),
       ioapic_([this](uint32_t dest, bool logical, uint8_t vector, bool level) {
         deliver(dest, logical, vector, level);
       }),
-      pit_([this] { return now_ns(); }, [this](bool level) { set_irq(0, level); }) {
-  (void)options;
-}
+      pit_([this] { return now_ns(); }, [this](bool level) { set_irq(0, level); }) {}
 
 TcgAccelerator::~TcgAccelerator() = default;
 
@@ -40,9 +41,9 @@ Result<> TcgAccelerator::attach(const MachineBuses& buses) {
       {buses.pio, 0x20, 2, &pic_.master, "pic-master"},
       {buses.pio, 0xa0, 2, &pic_.slave, "pic-slave"},
       {buses.pio, 0x40, 4, &pit_, "pit"},
+      // NMI status and control: PIT channel 2's gate and output (Linux's PIT calibration).
+      {buses.pio, 0x61, 1, &pit_.port61, "pit-port61"},
   };
-  // Port 0x61 (PIT channel 2 gate/output) belongs to the board's i8042 range; Linux calibrates
-  // the TSC from CPUID 0x15 instead.
   for (const Reg& r : regs) {
     if (!r.bus) continue;
     if (auto res = r.bus->add(r.base, r.len, r.h, r.name); !res) {
@@ -67,6 +68,43 @@ void TcgAccelerator::vcpu_gone(TcgVcpu* v) {
   for (auto& p : vcpus_) {
     if (p == v) p = nullptr;
   }
+}
+
+void TcgAccelerator::park() {
+  std::lock_guard lock(vcpus_mutex_);
+  ++parked_;
+  check_all_parked_locked();
+}
+
+bool TcgAccelerator::unpark_if(const std::function<bool()>& wake) {
+  std::lock_guard lock(vcpus_mutex_);
+  if (!wake()) {
+    // wake() may have consumed an INIT that held the census back.
+    check_all_parked_locked();
+    return false;
+  }
+  --parked_;
+  return true;
+}
+
+void TcgAccelerator::check_all_parked_locked() {
+  if (all_parked_) return;
+  int present = 0;
+  for (TcgVcpu* v : vcpus_) {
+    if (!v) continue;
+    ++present;
+    if (v->lapic().startup_pending()) return;
+  }
+  if (parked_ < present) return;
+  all_parked_ = true;
+  for (TcgVcpu* v : vcpus_) {
+    if (v) v->kick();
+  }
+}
+
+void TcgAccelerator::unpark() {
+  std::lock_guard lock(vcpus_mutex_);
+  --parked_;
 }
 
 void TcgAccelerator::set_irq(uint32_t gsi, bool level) {

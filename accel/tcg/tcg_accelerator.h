@@ -3,7 +3,9 @@
 // it is given, and is the machine's InterruptSink.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -13,6 +15,7 @@
 #include "hw/intc/lapic.h"
 #include "hw/intc/pic.h"
 #include "hw/timer/pit.h"
+#include "tcg/code_pages.h"
 
 namespace corvid::accel {
 
@@ -38,7 +41,9 @@ class TcgAccelerator : public Accelerator, public hw::InterruptSink {
 
   // For the vCPUs.
   uint64_t now_ns() const;
+  unsigned vcpu_count() const { return vcpu_count_; }
   const MachineBuses& buses() const { return buses_; }
+  tcg::CodePages& code_pages() { return code_pages_; }
   hw::Pic& pic() { return pic_; }
   // Polls the PIT (raising IRQ0 when due); returns ns until its next expiry.
   uint64_t poll_timers() { return pit_.poll(); }
@@ -47,14 +52,31 @@ class TcgAccelerator : public Accelerator, public hw::InterruptSink {
            uint8_t vector, bool logical);
   void vcpu_gone(TcgVcpu* v);
 
+  // Parking: a vCPU that only INIT/SIPI can wake (waiting for SIPI, or HLT with IF=0) parks.
+  // Once every vCPU is parked with no INIT/SIPI pending, nothing can run again (NMIs are not
+  // modelled): the guest is done and every vCPU reports a halt. park() kicks them all then.
+  void park();
+  // Leaves the parked state when `wake` (run under the same lock as park's census, so a vCPU
+  // that has taken its SIPI is never counted as parked) returns true.
+  bool unpark_if(const std::function<bool()>& wake);
+  void unpark();
+  bool all_parked() const { return all_parked_; }
+
  private:
+  void check_all_parked_locked();
+
   MachineBuses buses_{};
+  // Declared before anything that could hold a vCPU: the vCPUs detach from it when they go.
+  tcg::CodePages code_pages_;
+  unsigned vcpu_count_;
   std::chrono::steady_clock::time_point start_;
   hw::Ioapic ioapic_;
   hw::Pic pic_;
   hw::Pit pit_;
   std::mutex vcpus_mutex_;
   std::vector<TcgVcpu*> vcpus_;
+  int parked_ = 0;
+  std::atomic<bool> all_parked_{false};
 };
 
 // ENOTSUP-free: the translator is always available.

@@ -19,6 +19,7 @@ TcgVcpu::TcgVcpu(TcgAccelerator* accel, int index)
   hooks.eoi = [accel](uint8_t vector) { (void)accel, (void)vector; };
   lapic_ = std::make_unique<hw::Lapic>(static_cast<uint32_t>(index), std::move(hooks));
   cpu_ = std::make_unique<tcg::Cpu>(*this, this, index);
+  cpu_->set_code_pages(&accel->code_pages());
 }
 
 TcgVcpu::~TcgVcpu() {
@@ -76,7 +77,7 @@ bool TcgVcpu::wait_for_wakeup() {
       return false;
     }
     lock.unlock();
-    bool ready = has_interrupt() || (index_ != 0 && lapic_->take_init());
+    bool ready = has_interrupt();
     uint64_t wait = lapic_->ns_until_timer();
     if (index_ == 0) wait = std::min(wait, accel_->poll_timers());
     lock.lock();
@@ -102,31 +103,52 @@ void TcgVcpu::reset_to_sipi(uint8_t vector) {
   cpu_->flush_code();
 }
 
-bool TcgVcpu::wait_for_sipi() {
+TcgVcpu::Unparked TcgVcpu::wait_parked(bool for_sipi) {
+  accel_->park();
   for (;;) {
-    int v = lapic_->take_sipi();
-    if (v >= 0) {
-      reset_to_sipi(static_cast<uint8_t>(v));
+    int sipi = -1;
+    // In wait-for-SIPI an INIT changes nothing (SDM Vol. 3 §8.4.4.1); halted with IF=0, INIT is
+    // what ends the halt (the AP goes back to wait-for-SIPI; NMIs are not modelled).
+    bool woke = accel_->unpark_if([&] {
+      if (for_sipi) {
+        lapic_->take_init();
+        sipi = lapic_->take_sipi();
+        return sipi >= 0;
+      }
+      return index_ != 0 && lapic_->take_init();
+    });
+    if (woke) {
+      if (!for_sipi) return Unparked::kInit;
+      reset_to_sipi(static_cast<uint8_t>(sipi));
       started_ = true;
-      return true;
+      return Unparked::kStarted;
     }
     std::unique_lock lock(mutex_);
     if (stop_) {
       stop_ = false;
-      return false;
+      lock.unlock();
+      accel_->unpark();
+      return Unparked::kStop;
     }
+    if (accel_->all_parked()) return Unparked::kAllParked;
     woken_ = false;
     cv_.wait_for(lock, std::chrono::milliseconds(50), [&] { return woken_ || stop_; });
   }
 }
 
 VcpuExit TcgVcpu::run() {
+  const VcpuExit stopped{ExitReason::kStopRequested, 0, {}};
+  const VcpuExit halted{ExitReason::kHalt, 0, {}};
   for (;;) {
-    if (!started_ && !wait_for_sipi()) return {ExitReason::kStopRequested, 0, {}};
+    if (!started_) {
+      Unparked u = wait_parked(true);
+      if (u == Unparked::kStop) return stopped;
+      if (u == Unparked::kAllParked) return halted;
+    }
     tcg::CpuExit e = cpu_->run();
     switch (e.reason) {
       case tcg::CpuExitReason::kStop:
-        return {ExitReason::kStopRequested, 0, {}};
+        return stopped;
       case tcg::CpuExitReason::kShutdown:
         return {ExitReason::kShutdown, 0, "tcg: " + e.message};
       case tcg::CpuExitReason::kInternalError:
@@ -134,18 +156,16 @@ VcpuExit TcgVcpu::run() {
       case tcg::CpuExitReason::kBudget:
         continue;
       case tcg::CpuExitReason::kHalt:
-        if (!(cpu_->state().rflags & tcg::kFlagIf) && index_ == 0) {
+        if (!(cpu_->state().rflags & tcg::kFlagIf)) {
+          // HLT with interrupts off (Linux's halt and stop_this_cpu): only INIT ends it.
+          Unparked u = wait_parked(false);
+          if (u == Unparked::kStop) return stopped;
+          if (u == Unparked::kAllParked) return halted;
           cpu_->set_halted(false);
-          return {ExitReason::kHalt, 0, {}};
+          started_ = false;  // INIT: back to wait-for-SIPI
+          continue;
         }
-        if (!wait_for_wakeup()) return {ExitReason::kStopRequested, 0, {}};
-        if (index_ != 0 && !(cpu_->state().rflags & tcg::kFlagIf)) {
-          // An AP parked with cli; hlt: INIT sends it back to wait-for-SIPI.
-          cpu_->set_halted(false);
-          started_ = false;
-        } else if (!(cpu_->state().rflags & tcg::kFlagIf)) {
-          cpu_->set_halted(false);
-        }
+        if (!wait_for_wakeup()) return stopped;
         continue;
     }
   }
@@ -180,6 +200,10 @@ uint64_t TcgVcpu::pio_read(uint16_t port, unsigned size) {
 
 void TcgVcpu::pio_write(uint16_t port, unsigned size, uint64_t value) {
   if (accel_->buses().pio) accel_->buses().pio->write(port, size, value);
+}
+
+unsigned TcgVcpu::cpu_count() {
+  return accel_->vcpu_count();
 }
 
 uint64_t TcgVcpu::tsc() {

@@ -37,6 +37,7 @@ class TcgVcpu : public Vcpu, public tcg::SystemBus, public tcg::InterruptControl
   void pio_write(uint16_t port, unsigned size, uint64_t value) override;
   uint64_t tsc() override;
   uint64_t tsc_hz() override { return 1000000000; }
+  unsigned cpu_count() override;
 
   // tcg::InterruptController
   bool has_interrupt() override;
@@ -48,7 +49,9 @@ class TcgVcpu : public Vcpu, public tcg::SystemBus, public tcg::InterruptControl
 
  private:
   bool wait_for_wakeup();  // false when a stop was requested
-  bool wait_for_sipi();
+  // Parked (see TcgAccelerator::park): waiting for SIPI, or halted with IF=0 until INIT.
+  enum class Unparked { kStarted, kInit, kStop, kAllParked };
+  Unparked wait_parked(bool for_sipi);
   void reset_to_sipi(uint8_t vector);
 
   TcgAccelerator* accel_;

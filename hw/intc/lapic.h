@@ -60,6 +60,7 @@ class Lapic : public IoHandler {
   int take_sipi() { return sipi_vector_.exchange(-1); }
   void post_init() { init_pending_ = true; }
   void post_sipi(uint8_t vector) { sipi_vector_ = vector; }
+  bool startup_pending() const { return init_pending_ || sipi_vector_ >= 0; }
 
  private:
   void fire_timer_locked(uint64_t now);
