@@ -111,7 +111,20 @@ void Cpu::raise_no_error(uint8_t vector, const Op* op) {
   throw GuestFault{vector, false, 0};
 }
 
+void Cpu::collect_profile() {
+  for (auto& b : all_blocks_) {
+    if (b->exec_count) profile_[b->vaddr] += b->exec_count * b->insn_count;
+    b->exec_count = 0;
+  }
+}
+
+std::unordered_map<uint64_t, uint64_t> Cpu::profile() {
+  collect_profile();
+  return profile_;
+}
+
 void Cpu::flush_code() {
+  collect_profile();
   if (code_pages_) {
     for (const auto& [page, list] : page_blocks_) code_pages_->remove(index_, page);
   }
@@ -212,6 +225,7 @@ void Cpu::check_interrupts() {
   }
   // The shadowed instruction already retired: sti/mov ss end their block one instruction later.
   s_.interrupt_shadow = 0;
+  ++stats_.interrupt_polls;
   if (!intc_->has_interrupt()) return;
   int v = intc_->acknowledge();
   if (v < 0) return;
@@ -246,6 +260,7 @@ void Cpu::execute_block(Block* block) {
   smc_hit_ = false;
   link_from_ = nullptr;
   ++stats_.blocks_executed;
+  ++block->exec_count;
   const Op* op = block->ops.data();
   while (op) op = op->fn(*this, op);
 }
@@ -272,6 +287,7 @@ CpuExit Cpu::run(uint64_t budget) {
     if (halted_) return {CpuExitReason::kHalt, {}};
     if (budget_ == 0) return {CpuExitReason::kBudget, {}};
     --budget_;
+    ++stats_.main_loops;
     slice_ = 1024;
     uint64_t rip = s_.rip;
     cur_block_ = nullptr;

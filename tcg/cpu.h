@@ -69,6 +69,9 @@ constexpr unsigned kJumpCacheSize = 4096;
 struct Statistics {
   uint64_t blocks_translated = 0, blocks_executed = 0, tlb_misses = 0, smc_invalidations = 0;
   uint64_t exceptions = 0, interrupts = 0;
+  // Passes through the main loop (a block left without chaining), interrupt-controller polls,
+  // whole-TLB flushes.
+  uint64_t main_loops = 0, interrupt_polls = 0, tlb_flushes = 0;
 };
 
 class CodePages;
@@ -93,6 +96,9 @@ class Cpu {
   bool halted() const { return halted_; }
   void set_halted(bool h) { halted_ = h; }
   const Statistics& stats() const { return stats_; }
+  // Guest profile: instructions executed per block start address (virtual), counted exactly
+  // through each block's execution count. Costs one increment per block.
+  std::unordered_map<uint64_t, uint64_t> profile();
 
   // Call after changing CR0/CR4/EFER/segments from outside the run loop.
   void state_changed();
@@ -173,6 +179,8 @@ class Cpu {
   void invalidate_code_page(uint64_t ppage);
   void protect_code_page(uint64_t ppage);
   void process_code_events();
+  void collect_profile();
+  std::unordered_map<uint64_t, uint64_t> profile_;
   // This CPU's store reached a page with code: drop ours and tell the other vCPUs.
   void code_page_written(uint64_t ppage);
   CodePages* code_pages_ = nullptr;

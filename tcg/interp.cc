@@ -271,6 +271,7 @@ inline const Op* chain(Cpu& cpu, Block* target) {
     --cpu.budget_;
     --cpu.slice_;
     ++cpu.stats_.blocks_executed;
+    ++target->exec_count;
     cpu.cur_block_ = target;
     return target->ops.data();
   }

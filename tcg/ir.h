@@ -71,6 +71,7 @@ struct Block {
   uint32_t length = 0;      // guest bytes covered
   uint32_t insn_count = 0;
   bool valid = true;
+  uint64_t exec_count = 0;  // times entered (the guest profile)
   std::vector<Op> ops;
   // pc_off of each instruction's first op, for precise self-modifying-code restarts.
   std::vector<uint32_t> insn_offsets;

@@ -233,6 +233,7 @@ uint8_t* Cpu::host_for_read(uint64_t va, unsigned len, const Op* op) {
 }
 
 void Cpu::flush_tlb() {
+  ++stats_.tlb_flushes;
   for (auto& t : tlb_) {
     for (auto& e : t) e = TlbEntry{};
   }

@@ -21,6 +21,18 @@ constexpr uint32_t kLeaf1Ecx = (1u << 13) | (1u << 23) | (1u << 31);
 // 0x8000_0001 EDX: syscall nx pdpe1gb rdtscp lm; ECX: lahf_lm.
 constexpr uint32_t kExt1Edx = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
 constexpr uint32_t kExt1Ecx = 1u << 0;
+// Leaf 7 EDX bit 29: IA32_ARCH_CAPABILITIES (MSR 0x10a) exists.
+constexpr uint32_t kLeaf7EdxArchCapabilities = 1u << 29;
+// IA32_ARCH_CAPABILITIES (SDM Vol. 4 Table 2-2): an interpreter does not speculate, so it has none
+// of the speculative-execution bugs Linux would otherwise mitigate at a high price under
+// emulation (page-table isolation's CR3 switch, and TLB flush, on every kernel entry; `verw` on
+// every return to user space; return thunks). RDCL_NO(0) SKIP_L1DFL_VMENTRY(3) SSB_NO(4)
+// MDS_NO(5) PSCHANGE_MC_NO(6) TAA_NO(8) SBDR_SSDP_NO(13) FBSDP_NO(14) PSDP_NO(15) BHI_NO(20)
+// GDS_NO(26) RFDS_NO(27) ITS_NO(62).
+constexpr uint64_t kArchCapabilities = (1ull << 0) | (1ull << 3) | (1ull << 4) | (1ull << 5) |
+                                       (1ull << 6) | (1ull << 8) | (1ull << 13) | (1ull << 14) |
+                                       (1ull << 15) | (1ull << 20) | (1ull << 26) | (1ull << 27) |
+                                       (1ull << 62);
 
 void set_string(uint32_t* regs, const char* text) {
   std::memcpy(regs, text, 16);
@@ -52,6 +64,9 @@ void do_cpuid(Cpu& cpu) {
       break;
     case 6:
       a = 1u << 2;  // ARAT: the LAPIC timer keeps running in deep C-states
+      break;
+    case 7:
+      if (sub == 0) d = kLeaf7EdxArchCapabilities;  // EAX = 0: no further subleaves
       break;
     case 0xb:
       // Extended topology (SDM Vol. 2 "CPUID" leaf 0BH): one thread per core, every vCPU a core
@@ -133,6 +148,9 @@ bool read_msr(Cpu& cpu, uint32_t index, uint64_t* value) {
     case 0x17:
       v = 0;
       break;  // IA32_PLATFORM_ID
+    case 0x10a:
+      v = kArchCapabilities;
+      break;
     case 0x1b:
       v = cpu.intc_ ? cpu.intc_->apic_base() : 0xfee00900;
       break;

@@ -1,8 +1,13 @@
 #include "accel/tcg/tcg_vcpu.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 
 #include "accel/tcg/tcg_accelerator.h"
+#include "base/log.h"
 #include "tcg/flags.h"
 
 namespace corvid::accel {
@@ -24,6 +29,26 @@ TcgVcpu::TcgVcpu(TcgAccelerator* accel, int index)
 
 TcgVcpu::~TcgVcpu() {
   accel_->vcpu_gone(this);
+  const tcg::Statistics& st = cpu_->stats();
+  LOG_DEBUG(
+      "tcg vcpu{}: {} blocks translated, {} executed, {} main-loop passes, {} interrupt polls, "
+      "{} TLB misses, {} TLB flushes, {} SMC invalidations, {} exceptions, {} interrupts",
+      index_, st.blocks_translated, st.blocks_executed, st.main_loops, st.interrupt_polls,
+      st.tlb_misses, st.tlb_flushes, st.smc_invalidations, st.exceptions, st.interrupts);
+  if (const char* path = std::getenv("CORVID_TCG_PROFILE")) write_profile(path);
+}
+
+// CORVID_TCG_PROFILE=PREFIX: PREFIX.vcpuN gets "guest-address instructions" per translated block
+// start (bench/tcg/guest_profile maps them to kernel symbols).
+void TcgVcpu::write_profile(const std::string& prefix) {
+  std::string path = fmt::format("{}.vcpu{}", prefix, index_);
+  std::FILE* f = std::fopen(path.c_str(), "w");
+  if (!f) {
+    LOG_WARN("tcg profile {}: {}", path, std::strerror(errno));
+    return;
+  }
+  for (const auto& [vaddr, insns] : cpu_->profile()) fmt::print(f, "{:x} {}\n", vaddr, insns);
+  std::fclose(f);
 }
 
 Result<> TcgVcpu::set_boot_state(const BootState& b) {

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <string>
 
 #include "accel/accelerator.h"
 #include "hw/intc/lapic.h"
@@ -48,6 +49,7 @@ class TcgVcpu : public Vcpu, public tcg::SystemBus, public tcg::InterruptControl
   uint64_t tsc_deadline() override { return lapic_->tsc_deadline(); }
 
  private:
+  void write_profile(const std::string& prefix);
   bool wait_for_wakeup();  // false when a stop was requested
   // Parked (see TcgAccelerator::park): waiting for SIPI, or halted with IF=0 until INIT.
   enum class Unparked { kStarted, kInit, kStop, kAllParked };
