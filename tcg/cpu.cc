@@ -2,6 +2,8 @@
 // block table, then the translator), chaining, and turning guest faults into exception delivery.
 #include "tcg/cpu.h"
 
+#include <x86intrin.h>
+
 #include "base/log.h"
 #include "tcg/code_pages.h"
 #include "tcg/flags.h"
@@ -218,13 +220,19 @@ void Cpu::inject_interrupt(uint8_t vector) {
   deliver(vector, false, 0, false, s_.rip);
 }
 
-void Cpu::check_interrupts() {
-  if (!intc_ || !(s_.rflags & kFlagIf)) {
-    s_.interrupt_shadow = 0;
-    return;
-  }
+void Cpu::check_interrupts(bool kicked) {
   // The shadowed instruction already retired: sti/mov ss end their block one instruction later.
   s_.interrupt_shadow = 0;
+  bool if_set = s_.rflags & kFlagIf;
+  bool if_rose = if_set && !if_was_set_;
+  if_was_set_ = if_set;
+  if (!intc_ || !if_set) return;
+  // Asking the interrupt controller takes locks and reads the clock. Whatever raises an interrupt
+  // kicks this CPU (IPIs, device lines, LAPIC register writes); only timers expire silently, so
+  // between kicks they are polled about every 50 us of host time, and whenever IF comes back on.
+  uint64_t now = __rdtsc();
+  if (!kicked && !if_rose && now < next_poll_) return;
+  next_poll_ = now + kPollCycles;
   ++stats_.interrupt_polls;
   if (!intc_->has_interrupt()) return;
   int v = intc_->acknowledge();
@@ -267,19 +275,20 @@ void Cpu::execute_block(Block* block) {
 
 CpuExit Cpu::run(uint64_t budget) {
   budget_ = budget;
+  next_poll_ = 0;  // back from a halt or a stop: look at once
   for (;;) {
     if (stop_request_.exchange(false, std::memory_order_acq_rel)) {
       exit_request_.store(0, std::memory_order_relaxed);
       return {CpuExitReason::kStop, {}};
     }
-    exit_request_.store(0, std::memory_order_relaxed);
+    bool kicked = exit_request_.exchange(0, std::memory_order_acq_rel) != 0;
     if (has_events_.load(std::memory_order_acquire)) process_code_events();
     if (shutdown_) {
       shutdown_ = false;
       return {CpuExitReason::kShutdown, "triple fault"};
     }
     try {
-      check_interrupts();
+      check_interrupts(kicked);
     } catch (const GuestFault& f) {
       handle_fault(f.vector, f.has_error, f.error, s_.rip);
       continue;

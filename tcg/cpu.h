@@ -196,7 +196,10 @@ class Cpu {
  private:
   void execute_block(Block* block);
   void handle_fault(uint8_t vector, bool has_error, uint32_t error, uint64_t rip);
-  void check_interrupts();
+  void check_interrupts(bool kicked);
+  static constexpr uint64_t kPollCycles = 100000;  // host TSC cycles between timer polls
+  uint64_t next_poll_ = 0;
+  bool if_was_set_ = false;
   int index_;
 };
 

@@ -278,9 +278,19 @@ inline const Op* chain(Cpu& cpu, Block* target) {
   return nullptr;
 }
 
+// A direct jump whose target is not linked (another page, or not translated when the link was
+// made) still avoids the main loop when the jump cache knows the target: the cache is keyed by
+// virtual address and dropped with the TLB, so it stays true to the current mapping.
+inline Block* link_or_cached(Cpu& cpu, Block* link, uint64_t rip) {
+  if (link && link->valid) return link;
+  Block* b = cpu.jump_cache_[(rip ^ (rip >> 12)) & (kJumpCacheSize - 1)];
+  if (b && b->vaddr == rip && b->mode == cpu.cur_block_->mode) return b;
+  return nullptr;
+}
+
 const Op* h_jmp(Cpu& cpu, const Op* op) {
   cpu.s_.rip = op->imm;
-  if (const Op* next = chain(cpu, op->link)) return next;
+  if (const Op* next = chain(cpu, link_or_cached(cpu, op->link, op->imm))) return next;
   cpu.link_from_ = op;
   cpu.link_slot_ = 0;
   return nullptr;
@@ -288,8 +298,10 @@ const Op* h_jmp(Cpu& cpu, const Op* op) {
 
 const Op* h_jcc(Cpu& cpu, const Op* op) {
   bool taken = eval_condition(cpu.s_, op->cond);
-  cpu.s_.rip = taken ? op->imm : op->imm2;
-  if (const Op* next = chain(cpu, taken ? op->link : op->link2)) return next;
+  uint64_t rip = taken ? op->imm : op->imm2;
+  cpu.s_.rip = rip;
+  if (const Op* next = chain(cpu, link_or_cached(cpu, taken ? op->link : op->link2, rip)))
+    return next;
   cpu.link_from_ = op;
   cpu.link_slot_ = taken ? 0 : 1;
   return nullptr;
