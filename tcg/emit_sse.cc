@@ -1,12 +1,13 @@
-// SSE/SSE2: the integer string-function set static glibc uses (movdqa/movdqu/pxor/pcmpeqb/
-// pmovmskb/pminub/pshufd/pslldq/punpck*/padd*/psub*...), the basic float moves and scalar double
-// arithmetic, movd/movq, ldmxcsr/stmxcsr and fxsave/fxrstor. Each instruction is one helper over
-// CpuState.xmm; memory operands go through the softmmu (16-byte ones checked for alignment).
+// SSE/SSE2 data movement and arithmetic on xmm registers: the integer string-function set static
+// glibc uses (movdqa/movdqu/pxor/pcmpeqb/pminub/pshufd/pslldq/punpck*/padd*/psub*...), the basic
+// float moves and scalar double arithmetic, movd/movq. Conversions and compares live in
+// emit_sse_convert.cc, MXCSR and fxsave/fxrstor in emit_sse_state.cc. Each instruction is one
+// helper over CpuState.xmm; memory operands go through the softmmu (16-byte ones checked for
+// alignment).
 #include <cmath>
 #include <cstring>
 
-#include "tcg/softmmu_inline.h"
-#include "tcg/translator.h"
+#include "tcg/sse_common.h"
 
 namespace corvid::tcg {
 namespace {
@@ -72,35 +73,6 @@ struct Xmm {
 
 // Operand encoding in the helper op: d = destination xmm, a = source xmm (or 0xff = memory at
 // slot b), imm2 = imm8, cond = SseOp, size = memory bytes, c = 1 when the destination is memory.
-void check_sse(Cpu& cpu, const Op& op) {
-  if (cpu.s_.cr0 & kCr0Em || !(cpu.s_.cr4 & kCr4Osfxsr)) cpu.raise_no_error(kUd, &op);
-  if (cpu.s_.cr0 & kCr0Ts) cpu.raise_no_error(kNm, &op);
-}
-
-void load_mem(Cpu& cpu, const Op& op, uint64_t addr, unsigned size, bool aligned, uint8_t* out) {
-  if (aligned && size == 16 && (addr & 15)) cpu.raise(kGp, 0, &op);
-  for (unsigned i = 0; i < size; i += 8) {
-    unsigned n = size - i < 8 ? size - i : 8;
-    uint64_t v = load_sized(cpu, addr + i, n, &op);
-    std::memcpy(out + i, &v, n);
-  }
-}
-
-void store_mem(Cpu& cpu, const Op& op, uint64_t addr, unsigned size, bool aligned,
-               const uint8_t* in) {
-  if (aligned && size == 16 && (addr & 15)) cpu.raise(kGp, 0, &op);
-  if (size == 16) {
-    cpu.translate(addr, Cpu::Access::kWrite, false, &op);
-    cpu.translate(addr + 15, Cpu::Access::kWrite, false, &op);
-  }
-  for (unsigned i = 0; i < size; i += 8) {
-    unsigned n = size - i < 8 ? size - i : 8;
-    uint64_t v = 0;
-    std::memcpy(&v, in + i, n);
-    store_sized(cpu, addr + i, n, v, &op);
-  }
-}
-
 template <typename T, typename F>
 void lanes(uint8_t* d, const uint8_t* s, F f) {
   for (unsigned i = 0; i < 16 / sizeof(T); ++i) {
@@ -121,15 +93,6 @@ void unpack(uint8_t* d, const uint8_t* s, bool high) {
     std::memcpy(out + (2 * i + 1) * sizeof(T), s + off + i * sizeof(T), sizeof(T));
   }
   std::memcpy(d, out, 16);
-}
-
-double get_f64(const uint8_t* p) {
-  double v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
-void put_f64(uint8_t* p, double v) {
-  std::memcpy(p, &v, 8);
 }
 
 void helper_sse(Cpu& cpu, const Op& op) {
@@ -369,114 +332,6 @@ void helper_movd_gpr(Cpu& cpu, const Op& op) {
   }
 }
 
-void helper_pmovmskb(Cpu& cpu, const Op& op) {
-  check_sse(cpu, op);
-  uint32_t m = 0;
-  for (int i = 0; i < 16; ++i) m |= static_cast<uint32_t>(cpu.s_.xmm[op.a][i] >> 7) << i;
-  slot(cpu, op.d) = m;
-}
-
-// cvtsi2sd (cond 0: d = xmm, a = int slot), cvttsd2si/cvtsd2si (cond 1/2: d = slot, a = xmm or
-// memory value slot when imm2 = 1); size = integer size.
-void helper_cvt(Cpu& cpu, const Op& op) {
-  check_sse(cpu, op);
-  if (op.cond == 0) {
-    int64_t v = sign_extend(slot(cpu, op.a), op.size);
-    put_f64(cpu.s_.xmm[op.d], static_cast<double>(v));
-    return;
-  }
-  double x;
-  if (op.imm2) {
-    uint64_t bits = slot(cpu, op.a);
-    std::memcpy(&x, &bits, 8);
-  } else {
-    x = get_f64(cpu.s_.xmm[op.a]);
-  }
-  double r = op.cond == 1 ? std::trunc(x) : std::nearbyint(x);
-  double lim = op.size == 8 ? 9223372036854775808.0 : 2147483648.0;
-  uint64_t indefinite = op.size == 8 ? 0x8000000000000000ull : 0x80000000ull;
-  uint64_t out = (std::isnan(r) || r >= lim || r < -lim)
-                     ? indefinite
-                     : static_cast<uint64_t>(static_cast<int64_t>(r)) & size_mask(op.size);
-  slot(cpu, op.d) = out;
-}
-
-// ucomisd/comisd: d = xmm, a = xmm or 0xff with memory value in slot b.
-void helper_ucomisd(Cpu& cpu, const Op& op) {
-  check_sse(cpu, op);
-  double x = get_f64(cpu.s_.xmm[op.d]), y;
-  if (op.a == 0xff) {
-    uint64_t bits = slot(cpu, op.b);
-    std::memcpy(&y, &bits, 8);
-  } else {
-    y = get_f64(cpu.s_.xmm[op.a]);
-  }
-  uint64_t f;
-  if (std::isnan(x) || std::isnan(y))
-    f = kFlagZf | kFlagPf | kFlagCf;
-  else if (x < y)
-    f = kFlagCf;
-  else if (x > y)
-    f = 0;
-  else
-    f = kFlagZf;
-  write_arith_flags(cpu.s_, f);
-}
-
-void helper_mxcsr(Cpu& cpu, const Op& op) {
-  check_sse(cpu, op);
-  uint64_t addr = slot(cpu, op.a);
-  if (op.cond == 0) {
-    uint64_t v = cpu.load_slow(addr, 4, &op);
-    if (v & ~0xffffull) cpu.raise(kGp, 0, &op);
-    cpu.s_.mxcsr = static_cast<uint32_t>(v);
-  } else {
-    cpu.store_slow(addr, 4, cpu.s_.mxcsr, &op);
-  }
-}
-
-// FXSAVE/FXRSTOR 64-bit layout (SDM Vol. 1 Table 10-2): FCW FSW FTW(abridged) ... MXCSR at 24,
-// ST0-7 at 32, XMM0-15 at 160.
-void helper_fxsave(Cpu& cpu, const Op& op) {
-  if (cpu.s_.cr0 & (kCr0Em | kCr0Ts)) cpu.raise_no_error(kNm, &op);
-  uint64_t addr = slot(cpu, op.a);
-  if (addr & 15) cpu.raise(kGp, 0, &op);
-  CpuState& s = cpu.s_;
-  uint8_t img[512] = {};
-  std::memcpy(img + 0, &s.fcw, 2);
-  std::memcpy(img + 2, &s.fsw, 2);
-  img[4] = static_cast<uint8_t>(s.ftw);
-  std::memcpy(img + 24, &s.mxcsr, 4);
-  uint32_t mask = 0xffff;
-  std::memcpy(img + 28, &mask, 4);
-  for (int i = 0; i < 8; ++i) std::memcpy(img + 32 + 16 * i, s.fpr[i], 16);
-  unsigned nxmm = code64(s) ? 16 : 8;
-  for (unsigned i = 0; i < nxmm; ++i) std::memcpy(img + 160 + 16 * i, s.xmm[i], 16);
-  if (op.cond == 0) {
-    cpu.translate(addr, Cpu::Access::kWrite, false, &op);
-    cpu.translate(addr + 511, Cpu::Access::kWrite, false, &op);
-    for (unsigned i = 0; i < 512; i += 8) {
-      uint64_t v;
-      std::memcpy(&v, img + i, 8);
-      cpu.store<8>(addr + i, v, &op);
-    }
-  } else {
-    for (unsigned i = 0; i < 512; i += 8) {
-      uint64_t v = cpu.load<8>(addr + i, &op);
-      std::memcpy(img + i, &v, 8);
-    }
-    uint32_t mx;
-    std::memcpy(&mx, img + 24, 4);
-    if (mx & ~0xffffu) cpu.raise(kGp, 0, &op);
-    std::memcpy(&s.fcw, img, 2);
-    std::memcpy(&s.fsw, img + 2, 2);
-    s.ftw = img[4];
-    s.mxcsr = mx;
-    for (int i = 0; i < 8; ++i) std::memcpy(s.fpr[i], img + 32 + 16 * i, 16);
-    for (unsigned i = 0; i < nxmm; ++i) std::memcpy(s.xmm[i], img + 160 + 16 * i, 16);
-  }
-}
-
 struct Entry {
   ZydisMnemonic m;
   SseOp op;
@@ -558,57 +413,6 @@ bool emit_sse(Emitter& e) {
   const auto& in = e.in;
   if (in.encoding != ZYDIS_INSTRUCTION_ENCODING_LEGACY) return false;  // no VEX/EVEX
   switch (in.mnemonic) {
-    case ZYDIS_MNEMONIC_LDMXCSR:
-    case ZYDIS_MNEMONIC_STMXCSR:
-      e.helper(helper_mxcsr, 0, e.ea(e.op[0]));
-      e.block.ops.back().cond = in.mnemonic == ZYDIS_MNEMONIC_STMXCSR;
-      return true;
-    case ZYDIS_MNEMONIC_FXSAVE:
-    case ZYDIS_MNEMONIC_FXSAVE64:
-    case ZYDIS_MNEMONIC_FXRSTOR:
-    case ZYDIS_MNEMONIC_FXRSTOR64:
-      e.helper(helper_fxsave, 0, e.ea(e.op[0]));
-      e.block.ops.back().cond =
-          in.mnemonic == ZYDIS_MNEMONIC_FXRSTOR || in.mnemonic == ZYDIS_MNEMONIC_FXRSTOR64;
-      return true;
-    case ZYDIS_MNEMONIC_PMOVMSKB: {
-      if (xmm_of(e.op[1].reg.value) < 0) return false;  // MMX form
-      uint32_t d = e.temp();
-      e.helper(helper_pmovmskb, d, static_cast<uint32_t>(xmm_of(e.op[1].reg.value)));
-      e.write(0, d, e.opsize(0));
-      return true;
-    }
-    case ZYDIS_MNEMONIC_CVTSI2SD: {
-      int x = xmm_of(e.op[0].reg.value);
-      unsigned size = e.opsize(1);
-      e.helper(helper_cvt, static_cast<uint32_t>(x), e.read(1));
-      e.block.ops.back().size = static_cast<uint8_t>(size);
-      e.block.ops.back().cond = 0;
-      return true;
-    }
-    case ZYDIS_MNEMONIC_CVTTSD2SI:
-    case ZYDIS_MNEMONIC_CVTSD2SI: {
-      unsigned size = e.opsize(0);
-      uint32_t d = e.temp();
-      bool mem = e.is_mem(1);
-      uint32_t a = mem ? e.read(1, 8) : static_cast<uint32_t>(xmm_of(e.op[1].reg.value));
-      e.helper(helper_cvt, d, a, 0, 0, mem);
-      e.block.ops.back().size = static_cast<uint8_t>(size);
-      e.block.ops.back().cond = in.mnemonic == ZYDIS_MNEMONIC_CVTTSD2SI ? 1 : 2;
-      e.write(0, d, size);
-      return true;
-    }
-    case ZYDIS_MNEMONIC_UCOMISD:
-    case ZYDIS_MNEMONIC_COMISD: {
-      int x = xmm_of(e.op[0].reg.value);
-      if (e.is_mem(1)) {
-        e.helper(helper_ucomisd, static_cast<uint32_t>(x), 0xff, e.read(1, 8));
-      } else {
-        e.helper(helper_ucomisd, static_cast<uint32_t>(x),
-                 static_cast<uint32_t>(xmm_of(e.op[1].reg.value)));
-      }
-      return true;
-    }
     case ZYDIS_MNEMONIC_MOVD:
     case ZYDIS_MNEMONIC_MOVQ: {
       int x0 = e.is_reg(0) ? xmm_of(e.op[0].reg.value) : -1;

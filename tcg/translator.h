@@ -84,6 +84,8 @@ bool emit_control(Emitter& e);
 bool emit_string(Emitter& e);
 bool emit_system(Emitter& e);
 bool emit_sse(Emitter& e);
+bool emit_sse_convert(Emitter& e);
+bool emit_sse_state(Emitter& e);
 bool emit_x87(Emitter& e);
 
 inline uint64_t& slot(Cpu& cpu, uint32_t off) {
