@@ -32,7 +32,7 @@ void print_run_usage(FILE* out) {
       "       corvid run --domain FILE.xml [--qmp unix:PATH,server] [--no-reboot] [-v]\n"
       "       corvid domain start FILE.xml [...]   (the same as run --domain FILE.xml)\n"
       "\n"
-      "  --kernel FILE        PVH ELF image or Linux bzImage\n"
+      "  --kernel FILE        Linux bzImage, multiboot v1 image or PVH ELF (Xen note 18)\n"
       "  --initrd FILE        initial ramdisk\n"
       "  --append STRING      kernel command line\n"
       "  -m, --memory SIZE    guest RAM (default 256M; suffixes k M G, bare number = MiB)\n"
