@@ -48,6 +48,9 @@ class TcgAccelerator : public Accelerator, public hw::InterruptSink {
   // Polls the PIT (raising IRQ0 when due); returns ns until its next expiry.
   uint64_t poll_timers() { return pit_.poll(); }
   void deliver(uint32_t dest, bool logical, uint8_t vector, bool level);
+  // A LAPIC EOI of a level-triggered vector: the IOAPIC clears remote IRR for the pins on that
+  // vector and re-delivers those whose line is still high (the EOI broadcast, SDM 11.8.5).
+  void eoi(uint8_t vector) { ioapic_.eoi(vector); }
   void ipi(int from, uint32_t dest, uint32_t shorthand, hw::Lapic::DeliveryMode mode,
            uint8_t vector, bool logical);
   void vcpu_gone(TcgVcpu* v);

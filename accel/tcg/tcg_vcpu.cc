@@ -21,7 +21,7 @@ TcgVcpu::TcgVcpu(TcgAccelerator* accel, int index)
                              uint8_t vector, bool logical) {
     accel->ipi(index, dest, shorthand, mode, vector, logical);
   };
-  hooks.eoi = [accel](uint8_t vector) { (void)accel, (void)vector; };
+  hooks.eoi = [accel](uint8_t vector) { accel->eoi(vector); };
   lapic_ = std::make_unique<hw::Lapic>(static_cast<uint32_t>(index), std::move(hooks));
   cpu_ = std::make_unique<tcg::Cpu>(*this, this, index);
   cpu_->set_code_pages(&accel->code_pages());
