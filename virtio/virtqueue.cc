@@ -114,6 +114,7 @@ Result<> Virtqueue::start(const hw::GuestMemory& memory, const Layout& layout, b
   event_idx_ = event_idx;
   last_avail_ = 0;
   used_idx_ = 0;
+  in_flight_.clear();
   signalled_used_ = 0;
   signalled_valid_ = false;
   avail_idx_ptr_ = reinterpret_cast<uint16_t*>(memory.host_ptr(layout.avail + 2, 2));
@@ -155,6 +156,7 @@ Result<> Virtqueue::add_buffer(Chain* chain, uint64_t addr, uint32_t len, bool w
     return errorf(EINVAL, "chain {}: more than 4 GiB of buffers", chain->head);
   if (writable) {
     chain->in.push_back({host, len});
+    chain->in_gpa.push_back({addr, len});
     chain->in_len += len;
   } else {
     chain->out.push_back({host, len});
@@ -167,6 +169,7 @@ Result<> Virtqueue::walk_chain(uint16_t head, Chain* chain) const {
   chain->head = head;
   chain->out.clear();
   chain->in.clear();
+  chain->in_gpa.clear();
   chain->out_len = chain->in_len = 0;
 
   uint64_t table = layout_.desc;
@@ -228,6 +231,10 @@ Result<bool> Virtqueue::pop(Chain* chain) {
     return errorf(EINVAL, "available ring names head {} in a queue of {}", head, layout_.size);
   }
   CORVID_TRY_VOID(walk_chain(head, chain));
+  if (memory_->has_dma_write_observer()) {
+    if (in_flight_.size() != layout_.size) in_flight_.resize(layout_.size);
+    in_flight_[head] = chain->in_gpa;
+  }
   ++last_avail_;
   return true;
 }
@@ -238,6 +245,17 @@ Result<> Virtqueue::push(uint16_t head, uint32_t written) {
   const uint64_t elem = layout_.used + 4 + 8ull * (used_idx_ % layout_.size);
   CORVID_TRY_VOID(memory_->write_le32(elem, head));
   CORVID_TRY_VOID(memory_->write_le32(elem + 4, written));
+  if (head < in_flight_.size()) {
+    // The device filled the writable buffers in order (§2.7.8.1: `written` is a prefix of them).
+    uint64_t left = written;
+    for (const GpaRange& r : in_flight_[head]) {
+      if (left == 0) break;
+      const uint64_t n = std::min(left, r.len);
+      memory_->notify_dma_write(r.gpa, n);
+      left -= n;
+    }
+    in_flight_[head].clear();
+  }
   ++used_idx_;
   // §2.7.8.2: the element must be visible before the index that publishes it (release store).
   store_release(used_idx_ptr_, used_idx_);

@@ -27,10 +27,15 @@ inline constexpr uint16_t kMaxQueueSize = 32768;
 
 // A popped descriptor chain, already validated and translated to host pointers. `out` holds the
 // device-readable buffers, `in` the device-writable ones (§2.7.4: readable ones come first).
+struct GpaRange {
+  uint64_t gpa = 0, len = 0;
+};
 struct Chain {
   uint16_t head = 0;
   std::vector<iovec> out, in;
   uint64_t out_len = 0, in_len = 0;
+  // The guest-physical ranges of `in`, in the same order (for GuestMemory::notify_dma_write).
+  std::vector<GpaRange> in_gpa;
 };
 
 // Gather/scatter helpers over a chain's buffers; the driver may split a request header or status
@@ -64,7 +69,10 @@ class Virtqueue {
   Result<bool> pop(Chain* chain);
 
   // Returns a chain to the driver with `written` bytes written into its device-writable part
-  // (§2.7.8). The used index is published after the element with release ordering.
+  // (§2.7.8). The used index is published after the element with release ordering. When guest
+  // memory has a DMA write observer, the first `written` bytes of the chain's device-writable
+  // ranges are reported to it first, so the guest never sees the completion before the
+  // accelerator has heard of the write.
   Result<> push(uint16_t head, uint32_t written);
 
   // Whether the driver wants a used-buffer notification for what was pushed since the last call
@@ -96,6 +104,9 @@ class Virtqueue {
   // Host pointers to the ring index fields, accessed atomically (the driver runs concurrently).
   uint16_t* avail_idx_ptr_ = nullptr;
   uint16_t* used_idx_ptr_ = nullptr;
+  // Per head, the device-writable ranges of the chain in flight; kept only while guest memory has
+  // a DMA write observer (the translator), so KVM pays nothing.
+  std::vector<std::vector<GpaRange>> in_flight_;
 };
 
 }  // namespace corvid::virtio

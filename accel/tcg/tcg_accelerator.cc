@@ -15,7 +15,10 @@ TcgAccelerator::TcgAccelerator(const AccelOptions& options)
       }),
       pit_([this] { return now_ns(); }, [this](bool level) { set_irq(0, level); }) {}
 
-TcgAccelerator::~TcgAccelerator() = default;
+TcgAccelerator::~TcgAccelerator() {
+  // The machine's RAM outlives its accelerator (and is kept across a reset): stop it calling us.
+  if (buses_.memory) buses_.memory->set_dma_write_observer(nullptr);
+}
 
 std::string TcgAccelerator::describe() const {
   return "tcg (corvid translator: interpreter, userspace LAPIC/IOAPIC/PIC/PIT)";
@@ -30,6 +33,13 @@ uint64_t TcgAccelerator::now_ns() const {
 
 Result<> TcgAccelerator::attach(const MachineBuses& buses) {
   buses_ = buses;
+  // Device DMA (virtio completions, io_uring reads straight into RAM) bypasses the vCPUs' store
+  // slow path: the devices report what they wrote so translated code on those pages is dropped
+  // before the guest can see the completion and jump to the new code (issue 7).
+  if (buses.memory) {
+    buses.memory->set_dma_write_observer(
+        [this](uint64_t gpa, uint64_t len) { code_pages_.notify_write(gpa, len, -1); });
+  }
   struct Reg {
     hw::IoBus* bus;
     uint64_t base, len;

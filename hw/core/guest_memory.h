@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "base/mapping.h"
@@ -48,9 +50,22 @@ class GuestMemory {
   Result<> write_le32(uint64_t gpa, uint32_t v) const;
   Result<> write_le64(uint64_t gpa, uint64_t v) const;
 
+  // Device DMA writes: a device that wrote guest RAM behind the vCPUs' backs (host pointers,
+  // io_uring straight into RAM) reports the range here before it tells the guest (virtio: before
+  // publishing the used element), so an accelerator that caches derived state (the translator's
+  // translated blocks) can drop it. Install the observer before devices run; it is called from
+  // device threads. KVM needs none: the hardware sees the writes.
+  using DmaWriteObserver = std::function<void(uint64_t gpa, uint64_t len)>;
+  void set_dma_write_observer(DmaWriteObserver observer) { dma_observer_ = std::move(observer); }
+  bool has_dma_write_observer() const { return static_cast<bool>(dma_observer_); }
+  void notify_dma_write(uint64_t gpa, uint64_t len) const {
+    if (dma_observer_ && len > 0) dma_observer_(gpa, len);
+  }
+
  private:
   std::vector<RamRegion> regions_;
   std::vector<Mapping> mappings_;
+  DmaWriteObserver dma_observer_;
 };
 
 }  // namespace corvid::hw
