@@ -48,6 +48,26 @@ int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
+// Nanoseconds since the start of the current second of a clock reading.
+int64_t second_phase(int64_t ns) { return ns - floor_div(ns, kNsPerSec) * kNsPerSec; }
+
+// The time-of-day registers (and the century byte): read from and written to the running clock.
+bool is_clock_register(uint8_t index) {
+  switch (index) {
+    case kSeconds:
+    case kMinutes:
+    case kHours:
+    case kWeekday:
+    case kDay:
+    case kMonth:
+    case kYear:
+    case CmosRtc::kCenturyIndex:
+      return true;
+    default:
+      return false;
+  }
+}
+
 tm broken_down(int64_t seconds) {
   time_t t = static_cast<time_t>(seconds);
   tm out{};
@@ -209,20 +229,14 @@ void CmosRtc::set_time(int64_t seconds, int64_t phase_ns) {
 
 uint8_t CmosRtc::read_register(uint8_t index) {
   const bool run = running();
+  if (is_clock_register(index)) {
+    if (run) snapshot_time();
+    return ram_[index];
+  }
   switch (index) {
-    case kSeconds:
-    case kMinutes:
-    case kHours:
-    case kWeekday:
-    case kDay:
-    case kMonth:
-    case kYear:
-    case kCenturyIndex:
-      if (run) snapshot_time();
-      return ram_[index];
     case kRegA: {
       uint8_t a = ram_[kRegA] & ~kRegAUip;
-      const int64_t phase = guest_ns() - floor_div(guest_ns(), kNsPerSec) * kNsPerSec;
+      const int64_t phase = second_phase(guest_ns());
       if (run && phase >= kNsPerSec - kUipWindowNs) a |= kRegAUip;
       return a;
     }
@@ -241,28 +255,19 @@ uint8_t CmosRtc::read_register(uint8_t index) {
 }
 
 void CmosRtc::write_register(uint8_t index, uint8_t value) {
-  switch (index) {
-    case kSeconds:
-    case kMinutes:
-    case kHours:
-    case kWeekday:
-    case kDay:
-    case kMonth:
-    case kYear:
-    case kCenturyIndex:
-      if (!running()) {
-        ram_[index] = value;
-        return;
-      }
-      // A write while the clock runs takes effect at once; the divider chain keeps its phase.
-      snapshot_time();
+  if (is_clock_register(index)) {
+    if (!running()) {
       ram_[index] = value;
-      {
-        const int64_t now = guest_ns();
-        set_time(held_seconds(), now - floor_div(now, kNsPerSec) * kNsPerSec);
-      }
-      arm_timer();
       return;
+    }
+    // A write while the clock runs takes effect at once; the divider chain keeps its phase.
+    snapshot_time();
+    ram_[index] = value;
+    set_time(held_seconds(), second_phase(guest_ns()));
+    arm_timer();
+    return;
+  }
+  switch (index) {
     case kRegA: {
       const bool was_running = running();
       const bool was_reset = (ram_[kRegA] & kRegADividerMask) > 0x20;
@@ -287,8 +292,7 @@ void CmosRtc::write_register(uint8_t index, uint8_t value) {
       ram_[kRegB] = value;
       if (!was_running && running()) {
         // Releasing SET: the divider chain ran on meanwhile, so the phase of the second is kept.
-        const int64_t now = guest_ns();
-        set_time(held_seconds(), now - floor_div(now, kNsPerSec) * kNsPerSec);
+        set_time(held_seconds(), second_phase(guest_ns()));
       }
       // Enabling an interrupt whose flag is already pending raises IRQF now.
       if (ram_[kRegC] & ram_[kRegB] & (kRegCPf | kRegCAf | kRegCUf)) ram_[kRegC] |= kRegCIrqf;
