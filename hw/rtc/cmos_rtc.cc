@@ -49,7 +49,9 @@ int64_t floor_div(int64_t a, int64_t b) {
 }
 
 // Nanoseconds since the start of the current second of a clock reading.
-int64_t second_phase(int64_t ns) { return ns - floor_div(ns, kNsPerSec) * kNsPerSec; }
+int64_t second_phase(int64_t ns) {
+  return ns - floor_div(ns, kNsPerSec) * kNsPerSec;
+}
 
 // The time-of-day registers (and the century byte): read from and written to the running clock.
 bool is_clock_register(uint8_t index) {
