@@ -90,9 +90,13 @@ struct alignas(16) CpuState {
 
   alignas(16) uint8_t xmm[16][16] = {};
   uint32_t mxcsr = 0x1f80;
-  // x87: only the control/status/tag words and raw 80-bit registers (enough for fninit, fnstsw,
-  // fnstcw, fxsave/fxrstor round trips and fild).
+  // x87 (SDM Vol. 1 §8.1, tcg/emit_x87.cc): control and status words, the abridged tag word
+  // (bit i set = physical register i in use, as FXSAVE stores it), the last non-control
+  // instruction's opcode and instruction/data pointers, and ST(0)..ST(7) in stack order as 80-bit
+  // values in 16-byte slots (the FXSAVE layout). MMX register i is physical register i's mantissa.
   uint16_t fcw = 0x37f, fsw = 0, ftw = 0;
+  uint16_t fop = 0, fcs = 0, fds = 0;
+  uint64_t fip = 0, fdp = 0;
   uint8_t fpr[8][16] = {};
 
   // 1 after sti / mov ss / pop ss: interrupts are blocked until the next instruction retires.
