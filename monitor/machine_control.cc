@@ -207,6 +207,11 @@ Result<> MachineControl::powerdown() {
   return machine_->request_power_button();
 }
 
+void MachineControl::console_quit() {
+  emit({VmEvent::Kind::kShutdown, false, "host-qmp-quit"});
+  quit();
+}
+
 void MachineControl::quit() {
   std::lock_guard lock(mutex_);
   host_quit_ = true;

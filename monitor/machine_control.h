@@ -44,6 +44,9 @@ class MachineControl final : public VmControl {
   Result<> reset() override;
   Result<> powerdown() override;
   void quit() override;
+  // The serial console's Ctrl-A X: QEMU's mux calls qmp_quit(), so QMP clients see the same
+  // SHUTDOWN {"guest": false, "reason": "host-qmp-quit"} as for the "quit" command.
+  void console_quit();
 
  private:
   void emit(VmEvent event);

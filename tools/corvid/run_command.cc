@@ -101,7 +101,7 @@ int run_vm(const RunArgs& args) {
   auto serial = hw::CharBackend::open(serial_spec(cfg.serial));
   if (!serial) return fail(serial.error());
   // Ctrl-A X on the serial console is QEMU's qmp_quit(): the same path as QMP "quit".
-  (*serial)->set_quit_handler([&control] { control.quit(); });
+  (*serial)->set_quit_handler([&control] { control.console_quit(); });
   hw::MachineOptions options = machine_options(cfg);
   options.dump_acpi = args.dump_acpi;
   for (size_t i = 0; i < options.drives.size(); ++i)

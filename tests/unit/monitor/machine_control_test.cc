@@ -46,6 +46,16 @@ TEST(MachineControl, NoDuplicateEventsForMonitorCommands) {
   EXPECT_TRUE(sink.events.empty());
 }
 
+TEST(MachineControl, ConsoleQuitEmitsShutdownOnceLikeQmpQuit) {
+  MachineControl c(config::VmConfig{});
+  RecordingSink sink;
+  c.set_event_sink(&sink);
+  c.console_quit();
+  EXPECT_TRUE(c.quit_requested_by_monitor());
+  c.report({Kind::kQuit, 0}, false);
+  EXPECT_EQ(sink.events, (V{"SHUTDOWN guest=false host-qmp-quit"}));
+}
+
 TEST(MachineControl, GuestResetWithOnRebootDestroyEndsInShutdown) {
   MachineControl c(config::VmConfig{});
   RecordingSink sink;
