@@ -175,8 +175,10 @@ Result<> Machine::build_devices(CharBackend* serial) {
   CORVID_TRY_VOID(pio_.add(I8042::kDataPort, 1, impl_->i8042->data(), "i8042-data"));
   CORVID_TRY_VOID(pio_.add(I8042::kCommandPort, 1, impl_->i8042->command(), "i8042-command"));
   const x86::RamLayout layout = x86::ram_layout(options_.memory_bytes);
-  impl_->rtc = std::make_unique<CmosRtc>(
-      CmosRtc::Config{layout.low_size, layout.high_size, options_.vcpus}, irq);
+  impl_->rtc =
+      std::make_unique<CmosRtc>(CmosRtc::Config{layout.low_size, layout.high_size, options_.vcpus,
+                                                options_.rtc_retained.get()},
+                                irq);
   CORVID_TRY_VOID(pio_.add(CmosRtc::kBasePort, CmosRtc::kPortCount, impl_->rtc.get(), "rtc"));
   CORVID_TRY_VOID(impl_->rtc->start_timer(loop_.get()));
   // What the FADT (IAPC_BOOT_ARCH, CENTURY) and the DSDT (PNP0B00, PNP0303) announce.

@@ -10,6 +10,8 @@
 
 namespace corvid::hw {
 
+struct CmosRtcRetained;  // hw/rtc/cmos_rtc.h
+
 struct DriveOptions {
   std::string file;
   std::string format;  // raw | qcow2 | "" (probe)
@@ -33,6 +35,9 @@ struct MachineOptions {
   bool virtio_console = false;
   std::string dump_dtb;   // write the device tree blob here
   std::string dump_acpi;  // write each ACPI table to this folder as SIG.dat (for iasl -d)
+  // When set, the CMOS RTC's time and RAM live on here across guest resets (the launcher keeps
+  // one for all the boots of a VM).
+  std::shared_ptr<CmosRtcRetained> rtc_retained;
 };
 
 }  // namespace corvid::hw

@@ -30,7 +30,7 @@ constexpr uint8_t kSeconds = 0x00, kSecondsAlarm = 0x01, kMinutes = 0x02, kMinut
                   kYear = 0x09, kRegA = 0x0a, kRegB = 0x0b, kRegC = 0x0c, kRegD = 0x0d;
 constexpr uint8_t kRegAUip = 0x80, kRegADividerMask = 0x70, kRegARateMask = 0x0f;
 constexpr uint8_t kRegBSet = 0x80, kRegBPie = 0x40, kRegBAie = 0x20, kRegBUie = 0x10,
-                  kRegBBinary = 0x04, kRegB24h = 0x02;
+                  kRegBSqwe = 0x08, kRegBBinary = 0x04, kRegB24h = 0x02;
 constexpr uint8_t kRegCIrqf = 0x80, kRegCPf = 0x40, kRegCAf = 0x20, kRegCUf = 0x10;
 constexpr uint8_t kRegDValid = 0x80;  // VRT: the battery is good
 constexpr uint8_t kAlarmDontCare = 0xc0;
@@ -91,7 +91,7 @@ int64_t realtime_ns() {
 }  // namespace
 
 CmosRtc::CmosRtc(const Config& config, InterruptSink* irq, Clock clock)
-    : irq_(irq), clock_(clock ? std::move(clock) : Clock(realtime_ns)) {
+    : irq_(irq), retained_(config.retained), clock_(clock ? std::move(clock) : Clock(realtime_ns)) {
   ram_[kRegA] = 0x26;  // 32.768 kHz time base, 1024 Hz periodic rate (the BIOS setting)
   ram_[kRegB] = kRegB24h;
   ram_[kRegD] = kRegDValid;
@@ -121,11 +121,26 @@ CmosRtc::CmosRtc(const Config& config, InterruptSink* irq, Clock clock)
   for (unsigned i = 0x10; i <= 0x2d; ++i) sum += ram_[i];
   ram_[kChecksumHi] = static_cast<uint8_t>(sum >> 8);
   ram_[kChecksumLo] = static_cast<uint8_t>(sum);
+  if (retained_ && retained_->valid) {
+    // The battery-backed part survives; the reset line clears the interrupt enables (PIE, AIE,
+    // SQWE) and the pending flags, as QEMU's rtc_reset does. The memory bytes above were
+    // computed from the same configuration, so the saved RAM already holds them.
+    std::memcpy(ram_, retained_->ram, sizeof ram_);
+    offset_ns_ = retained_->offset_ns;
+    ram_[kRegB] &= static_cast<uint8_t>(~(kRegBPie | kRegBAie | kRegBSqwe));
+    ram_[kRegC] = 0;
+  }
   flags_upto_ = guest_ns();
 }
 
 CmosRtc::~CmosRtc() {
   stop_timer();
+  if (retained_) {
+    std::lock_guard lock(mutex_);
+    std::memcpy(retained_->ram, ram_, sizeof ram_);
+    retained_->offset_ns = offset_ns_;
+    retained_->valid = true;
+  }
 }
 
 Result<> CmosRtc::start_timer(EventLoop* loop) {

@@ -18,6 +18,14 @@
 
 namespace corvid::hw {
 
+// What the RTC keeps across a guest reset, as a PC's battery-backed clock does (QEMU's RTC keeps
+// its time and CMOS RAM through system_reset): the guest-set time offset and the 128 bytes.
+struct CmosRtcRetained {
+  bool valid = false;
+  int64_t offset_ns = 0;
+  uint8_t ram[128] = {};
+};
+
 class CmosRtc final : public IoHandler {
  public:
   static constexpr uint16_t kBasePort = 0x70;  // 0x70 index, 0x71 data
@@ -29,6 +37,10 @@ class CmosRtc final : public IoHandler {
     uint64_t low_ram_bytes = 0;   // RAM below 4 GiB
     uint64_t high_ram_bytes = 0;  // RAM above 4 GiB
     int cpus = 1;
+    // When set, the state a previous RTC left here on destruction is taken over (reset as a
+    // reset signal resets it: the interrupt enables and pending flags clear) and this RTC leaves
+    // its own state here when it goes.
+    CmosRtcRetained* retained = nullptr;
   };
   // Nanoseconds since the Unix epoch; CLOCK_REALTIME when empty (tests pass a fake).
   using Clock = std::function<int64_t()>;
@@ -65,6 +77,7 @@ class CmosRtc final : public IoHandler {
   void on_timer();
 
   InterruptSink* irq_;
+  CmosRtcRetained* retained_;
   Clock clock_;
   std::mutex mutex_;
   uint8_t index_ = 0;

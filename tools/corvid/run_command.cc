@@ -12,6 +12,7 @@
 #include "config/validate.h"
 #include "hw/char/char_backend.h"
 #include "hw/machine.h"
+#include "hw/rtc/cmos_rtc.h"
 #include "monitor/machine_control.h"
 #include "monitor/qmp_server.h"
 #include "tools/corvid/domain_module.h"
@@ -106,6 +107,8 @@ int run_vm(const RunArgs& args) {
   options.dump_acpi = args.dump_acpi;
   for (size_t i = 0; i < options.drives.size(); ++i)
     options.drives[i].stats = control.drive_stats(i);
+  // A guest reset rebuilds the machine; the RTC's time and CMOS RAM carry over, as on a PC.
+  options.rtc_retained = std::make_shared<hw::CmosRtcRetained>();
   std::unique_ptr<hw::GuestMemory> memory;
   int status = 1;
   for (int boot = 1;; ++boot) {

@@ -189,6 +189,33 @@ TEST_F(RtcFixture, SetClearsUpdateInterruptEnable) {
   EXPECT_EQ(rd(0x0b), 0x82);
 }
 
+TEST(CmosRtc, GuestSetTimeAndCmosRamSurviveAResetButInterruptEnablesDoNot) {
+  int64_t now = utc(2026, 11, 25, 17, 26, 9);
+  CmosRtcRetained kept;
+  auto clock = [&now] { return now; };
+  auto rw = [](CmosRtc& rtc, uint8_t index, int value = -1) {
+    rtc.io_write(0, 1, index);
+    if (value >= 0) rtc.io_write(1, 1, static_cast<uint8_t>(value));
+    return static_cast<unsigned>(rtc.io_read(1, 1));
+  };
+  {
+    CmosRtc before({8ull << 20, 0, 1, &kept}, nullptr, clock);
+    rw(before, 0x0b, 0x82);  // SET: load a new year
+    rw(before, 0x09, 0x99);
+    rw(before, 0x0b, 0x62);  // running again, periodic and alarm interrupts enabled
+    rw(before, 0x40, 0x5a);
+  }
+  now += 3 * kSec;
+  CmosRtc after({8ull << 20, 0, 1, &kept}, nullptr, clock);
+  EXPECT_EQ(rw(after, 0x09), 0x99u) << "the guest-set year";
+  EXPECT_EQ(rw(after, 0x00), 0x12u) << "the clock ran on meanwhile";
+  EXPECT_EQ(rw(after, 0x40), 0x5au) << "CMOS RAM";
+  EXPECT_EQ(rw(after, 0x0b), 0x02u) << "PIE and AIE cleared by the reset";
+  EXPECT_EQ(rw(after, 0x0c), 0x00u);
+  CmosRtc fresh({8ull << 20, 0, 1}, nullptr, clock);
+  EXPECT_EQ(rw(fresh, 0x09), 0x26u) << "a new VM starts from the host clock";
+}
+
 TEST(CmosRtc, CmosRamHoldsMemorySizesAndChecksumAsABiosLeavesThem) {
   const uint64_t mib = 1ull << 20;
   CmosRtc rtc({3072 * mib, 1024 * mib, 4}, nullptr);
