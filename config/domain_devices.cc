@@ -1,8 +1,9 @@
 // <devices> of a libvirt domain (formatdomain.html "Devices") onto VmConfig: disks, the serial
 // port and console, virtio-rng, the balloon; every other device is named in a warning.
-#include <map>
-
 #include "config/domain_devices.h"
+
+#include <cstdlib>
+#include <map>
 
 namespace corvid::config {
 namespace {
@@ -48,6 +49,14 @@ Result<> map_driver(XmlNode& drv, DriveConfig& d, const std::string& where,
     d.aio = *io == "threads" ? "threads" : "io_uring";
   }
   if (auto discard = drv.attr("discard")) d.discard = *discard == "unmap";
+  if (auto queues = drv.attr("queues")) {
+    // libvirt's multiqueue virtio-blk: the device's num-queues.
+    char* end = nullptr;
+    unsigned long n = std::strtoul(queues->c_str(), &end, 10);
+    if (queues->empty() || *end || n < 1 || n > 64)
+      return errorf(0, "{}: queues='{}' is not a number of queues (1..64)", where, *queues);
+    d.num_queues = static_cast<unsigned>(n);
+  }
   drv.report_rest("<driver> of " + where, w);
   return {};
 }

@@ -89,6 +89,8 @@ Result<> validate_vm_config(const VmConfig& c) {
       return errorf(0, "{}: aio '{}' is not one of {}", what, d.aio, joined(kAios));
     if (!one_of(d.transport, kTransports))
       return errorf(0, "{}: transport '{}' is not pci or mmio", what, d.transport);
+    if (d.num_queues < 1 || d.num_queues > 64)
+      return errorf(0, "{}: {} queues (1..64 supported)", what, d.num_queues);
   }
   for (size_t i = 0; i < c.drives.size(); ++i)
     for (size_t j = i + 1; j < c.drives.size(); ++j)

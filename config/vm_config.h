@@ -19,6 +19,7 @@ struct DriveConfig {
   bool discard = false;  // discard=unmap
   std::string serial;
   std::string transport = "pci";  // pci | mmio
+  unsigned num_queues = 1;        // virtio-blk request queues (VIRTIO_BLK_F_MQ when > 1)
 };
 
 struct SerialConfig {

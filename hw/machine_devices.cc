@@ -103,6 +103,7 @@ Result<> MachineDevices::build(const Context& ctx, const MachineOptions& options
     if (d.stats) *disk = block::make_counting_device(std::move(*disk), d.stats);
     virtio::BlkConfig bc;
     bc.serial = d.serial;
+    bc.num_queues = d.num_queues;
     bc.stats = d.stats;
     auto blk = virtio::make_virtio_blk(svc, std::move(*disk), bc);
     if (!blk) return tl::unexpected(with_context(blk.error(), "--drive file=" + d.file));

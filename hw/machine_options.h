@@ -20,6 +20,7 @@ struct DriveOptions {
   bool read_only = false;
   std::string serial;
   bool mmio = false;  // virtio-mmio instead of virtio-pci
+  unsigned num_queues = 1;
   // When set, the device's requests are counted here (query-blockstats); shared so the counts
   // outlive the machine across reboots, as QEMU's do.
   std::shared_ptr<block::IoStats> stats;

@@ -2,11 +2,47 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "base/size.h"
 
 namespace corvid::tools {
 namespace {
+
+// A drive given with QEMU's if=none, waiting for the -device that gives it a transport.
+constexpr const char* kNoTransport = "none";
+
+// "a,b=c,d" -> items; QEMU's option syntax (",," escapes a comma).
+std::vector<std::string> split_options(const std::string& spec) {
+  std::vector<std::string> items(1);
+  for (size_t i = 0; i < spec.size(); ++i) {
+    if (spec[i] == ',' && i + 1 < spec.size() && spec[i + 1] == ',') {
+      items.back() += ',';
+      ++i;
+    } else if (spec[i] == ',') {
+      items.emplace_back();
+    } else {
+      items.back() += spec[i];
+    }
+  }
+  return items;
+}
+
+std::pair<std::string, std::string> key_value(const std::string& item) {
+  size_t eq = item.find('=');
+  if (eq == std::string::npos) return {item, ""};
+  return {item.substr(0, eq), item.substr(eq + 1)};
+}
+
+Result<uint64_t> parse_number(const std::string& what, const std::string& v) {
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long n = std::strtoull(v.c_str(), &end, 0);
+  if (v.empty() || *end || errno) return errorf(EINVAL, "{}={}: expected a number", what, v);
+  return n;
+}
 
 Result<bool> parse_on_off(const std::string& key, const std::string& v) {
   if (v == "on" || v == "yes" || v == "true") return true;
@@ -40,7 +76,7 @@ void print_run_usage(FILE* out) {
       "  --accel NAME         kvm | xen | tcg | auto (default auto: kvm, then xen, then tcg)\n"
       "  --drive SPEC         file=PATH[,format=raw|qcow2][,cache=writeback|writethrough|none|\n"
       "                       directsync|unsafe][,aio=io_uring|threads][,readonly=on]\n"
-      "                       [,if=virtio|mmio][,serial=S][,discard=unmap]\n"
+      "                       [,if=virtio|mmio|none][,serial=S][,discard=unmap][,id=ID]\n"
       "  --serial SPEC        stdio | pty | file:PATH | socket:PATH | none (default stdio;\n"
       "                       on stdio: Ctrl-A X quits, Ctrl-A H lists the keys)\n"
       "  --rng                add a virtio-rng device\n"
@@ -50,6 +86,14 @@ void print_run_usage(FILE* out) {
       "  --qmp unix:PATH,server  serve QMP (QEMU 7.2's protocol) on a unix socket\n"
       "  --domain FILE.xml    take the VM from a libvirt domain XML\n"
       "  -v, --verbose        log what corvid does (same as CORVID_LOG=info)\n"
+      "\n"
+      "QEMU's spellings work too: one dash (-kernel, -append, -initrd, -smp N[,cpus=N], -drive,\n"
+      "-serial mon:stdio|unix:PATH,server, -qmp, -no-reboot), -accel NAME[,..], -enable-kvm,\n"
+      "-M/-machine TYPE[,accel=A] (pc, q35, microvm: corvid has one board), -cpu (ignored),\n"
+      "-device virtio-blk-pci|virtio-blk-device,drive=ID[,num-queues=N][,serial=S] with\n"
+      "-drive ...,if=none,id=ID; -device virtio-rng-pci|virtio-rng-device;\n"
+      "-device isa-debug-exit,iobase=0xf4; -name, -uuid; -nographic, -nodefaults,\n"
+      "-no-user-config, -display none (nothing to turn off).\n"
       "\n"
       "The exit status is the guest's debug-exit value (port 0xf4), 0 on power-off.\n");
 }
@@ -89,8 +133,12 @@ Result<config::DriveConfig> parse_drive(const std::string& spec) {
         d.transport = "pci";
       else if (value == "mmio")
         d.transport = "mmio";
+      else if (value == "none")  // QEMU: a backend for a later -device virtio-blk-*,drive=ID
+        d.transport = kNoTransport;
       else
-        return errorf(EINVAL, "--drive: unknown interface '{}' (virtio or mmio)", value);
+        return errorf(EINVAL, "--drive: unknown interface '{}' (virtio, mmio or none)", value);
+    } else if (key == "media") {
+      if (value != "disk") return errorf(EINVAL, "--drive: media={} (only disk)", value);
     } else if (key == "serial") {
       d.serial = value;
     } else if (key == "discard") {
@@ -104,8 +152,119 @@ Result<config::DriveConfig> parse_drive(const std::string& spec) {
     }
   }
   if (d.file.empty()) return errorf(EINVAL, "--drive {}: file= is required", spec);
+  if (d.transport == kNoTransport && d.id.empty())
+    return errorf(EINVAL, "--drive {}: if=none needs an id= for -device ...,drive=ID", spec);
   return d;
 }
+
+namespace {
+
+// QEMU's -device for what corvid's board has: virtio-blk (over an if=none drive), virtio-rng, and
+// the isa-debug-exit port corvid always has at 0xf4.
+Result<> apply_device(config::VmConfig& c, const std::string& spec) {
+  std::vector<std::string> items = split_options(spec);
+  const std::string driver = items.front();
+  if (driver == "virtio-blk-pci" || driver == "virtio-blk-device" || driver == "virtio-blk") {
+    std::string drive, serial;
+    unsigned queues = 1;
+    for (size_t i = 1; i < items.size(); ++i) {
+      auto [k, v] = key_value(items[i]);
+      if (k == "drive")
+        drive = v;
+      else if (k == "serial")
+        serial = v;
+      else if (k == "num-queues")
+        queues = static_cast<unsigned>(CORVID_TRY(parse_number("num-queues", v)));
+      else if ((k == "disable-legacy" && v != "on") || (k == "disable-modern" && v != "off"))
+        return errorf(EINVAL, "-device {}: {}={}: corvid's virtio is modern-only (virtio 1.x)",
+                      driver, k, v);
+      else if (k == "disable-legacy" || k == "disable-modern")
+        continue;
+      else if (k != "id" && k != "bus" && k != "addr")
+        return errorf(EINVAL, "-device {}: unsupported property '{}'", driver, k);
+    }
+    if (drive.empty()) return errorf(EINVAL, "-device {}: drive=ID is required", driver);
+    for (auto& d : c.drives) {
+      if (d.id != drive) continue;
+      if (d.transport != kNoTransport)
+        return errorf(EINVAL, "-device {}: drive '{}' is already attached (give it if=none)",
+                      driver, drive);
+      d.transport = driver == "virtio-blk-device" ? "mmio" : "pci";
+      d.num_queues = queues;
+      if (!serial.empty()) d.serial = serial;
+      return {};
+    }
+    return errorf(EINVAL, "-device {}: no -drive with id={}", driver, drive);
+  }
+  if (driver == "virtio-rng-pci" || driver == "virtio-rng-device" || driver == "virtio-rng") {
+    c.virtio_rng = true;
+    return {};
+  }
+  if (driver == "isa-debug-exit") {
+    for (size_t i = 1; i < items.size(); ++i) {
+      auto [k, v] = key_value(items[i]);
+      if (k == "iobase" && CORVID_TRY(parse_number(k, v)) != 0xf4)
+        return errorf(EINVAL, "-device isa-debug-exit: corvid's debug-exit port is iobase=0xf4");
+      if (k != "iobase" && k != "iosize" && k != "id")
+        return errorf(EINVAL, "-device isa-debug-exit: unsupported property '{}'", k);
+    }
+    return {};
+  }
+  return errorf(EINVAL,
+                "-device {}: not a device corvid has (virtio-blk-pci, virtio-blk-device, "
+                "virtio-rng-pci, virtio-rng-device, isa-debug-exit)",
+                driver);
+}
+
+// QEMU's -machine/-M TYPE[,accel=A][,...]: corvid has one board, so the type and the board
+// properties are accepted as the nearest equivalent; accel= chooses the accelerator.
+Result<> apply_machine(config::VmConfig& c, const std::string& spec) {
+  std::vector<std::string> items = split_options(spec);
+  for (const auto& item : items) {
+    auto [k, v] = key_value(item);
+    if (k == "accel") {
+      // "kvm:tcg" is QEMU's fallback list: corvid's auto does that (kvm, xen, tcg).
+      c.accel = v.find(':') != std::string::npos ? "auto" : v;
+    } else if (k == "help" || k == "?") {
+      return errorf(EINVAL,
+                    "-machine: corvid has one x86-64 board (pc, q35 and microvm map to it)");
+    }
+  }
+  return {};
+}
+
+// QEMU's -smp [cpus=]N[,sockets=..,cores=..,threads=..,maxcpus=..].
+Result<int> parse_smp(const std::string& spec) {
+  std::string count;
+  for (const auto& item : split_options(spec)) {
+    auto [k, v] = key_value(item);
+    if (v.empty() && count.empty()) count = k;
+    if (k == "cpus") count = v;
+  }
+  return parse_count("--smp", count);
+}
+
+// QEMU's -serial: mon:stdio, unix:PATH,server[,nowait], null, and corvid's own forms.
+Result<config::SerialConfig> parse_serial(const std::string& v) {
+  if (v == "stdio" || v == "pty" || v == "none" || v == "mon:stdio")
+    return config::SerialConfig{v == "mon:stdio" ? "stdio" : v, ""};
+  if (v == "null") return config::SerialConfig{"none", ""};
+  if (v.starts_with("file:")) return config::SerialConfig{"file", v.substr(5)};
+  if (v.starts_with("socket:")) return config::SerialConfig{"socket", v.substr(7)};
+  if (v.starts_with("unix:")) {
+    std::vector<std::string> items = split_options(v.substr(5));
+    bool server = false;
+    for (size_t i = 1; i < items.size(); ++i)
+      if (items[i] == "server" || items[i] == "server=on") server = true;
+    if (!server) return errorf(EINVAL, "--serial {}: corvid only listens (add ',server')", v);
+    return config::SerialConfig{"socket", items.front()};
+  }
+  return errorf(
+      EINVAL, "--serial {}: expected stdio, pty, file:PATH, socket:PATH, unix:PATH,server or none",
+      v);
+}
+
+}  // namespace
 
 Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
   RunArgs r;
@@ -118,6 +277,9 @@ Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
       opt = opt.substr(0, opt.find('='));
       inline_value = true;
     }
+    // QEMU spells its long options with one dash (-kernel, -smp, -drive ...): so may we.
+    if (opt.size() > 2 && opt[0] == '-' && opt[1] != '-') opt = "-" + opt;
+    if (opt == "-M") opt = "--machine";
     auto need_value = [&]() -> Result<std::string> {
       if (inline_value) return value;
       if (i + 1 >= args.size()) return errorf(EINVAL, "{} needs a value", opt);
@@ -143,25 +305,40 @@ Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
       if (!size) return errorf(EINVAL, "--memory {}: {}", v, size.error().message);
       c.memory_bytes = *size;
     } else if (opt == "--smp") {
-      c.vcpus = CORVID_TRY(parse_count(opt, CORVID_TRY(need_value())));
+      c.vcpus = CORVID_TRY(parse_smp(CORVID_TRY(need_value())));
     } else if (opt == "--accel") {
-      c.accel = CORVID_TRY(need_value());
-      if (c.accel != "kvm" && c.accel != "xen" && c.accel != "tcg" && c.accel != "auto")
-        return errorf(EINVAL, "--accel {}: expected kvm, xen, tcg or auto", c.accel);
+      // QEMU's -accel NAME[,prop=..] (thread=multi, ...): the name is what matters.
+      std::string v = CORVID_TRY(need_value());
+      c.accel = v.substr(0, v.find(','));
+    } else if (opt == "--enable-kvm") {
+      c.accel = "kvm";
+    } else if (opt == "--machine") {
+      CORVID_TRY_VOID(apply_machine(c, CORVID_TRY(need_value())));
+    } else if (opt == "--cpu") {
+      // corvid's vCPU model is fixed (KVM: the host's, filtered; tcg: the one it implements).
+      CORVID_TRY(need_value());
+    } else if (opt == "--device") {
+      CORVID_TRY_VOID(apply_device(c, CORVID_TRY(need_value())));
+    } else if (opt == "--name") {
+      // -name NAME or -name guest=NAME[,...]
+      std::vector<std::string> items = split_options(CORVID_TRY(need_value()));
+      for (size_t k = 0; k < items.size(); ++k) {
+        auto [key, val] = key_value(items[k]);
+        if (k == 0 && items[k].find('=') == std::string::npos) c.name = key;
+        if (key == "guest") c.name = val;
+      }
+    } else if (opt == "--uuid") {
+      c.uuid = CORVID_TRY(need_value());
+    } else if (opt == "--display" || opt == "--vga" || opt == "--vnc") {
+      std::string v = CORVID_TRY(need_value());
+      if (v != "none")
+        return errorf(EINVAL, "{} {}: corvid has no display (only 'none')", opt.substr(1), v);
+    } else if (opt == "--nographic" || opt == "--nodefaults" || opt == "--no-user-config") {
+      // corvid has no display and no default devices beyond its board: nothing to turn off.
     } else if (opt == "--drive") {
       c.drives.push_back(CORVID_TRY(parse_drive(CORVID_TRY(need_value()))));
     } else if (opt == "--serial") {
-      std::string v = CORVID_TRY(need_value());
-      if (v == "stdio" || v == "pty" || v == "none") {
-        c.serial = {v, ""};
-      } else if (v.starts_with("file:")) {
-        c.serial = {"file", v.substr(5)};
-      } else if (v.starts_with("socket:")) {
-        c.serial = {"socket", v.substr(7)};
-      } else {
-        return errorf(EINVAL, "--serial {}: expected stdio, pty, file:PATH, socket:PATH or none",
-                      v);
-      }
+      c.serial = CORVID_TRY(parse_serial(CORVID_TRY(need_value())));
     } else if (opt == "--dump-dtb") {
       c.dump_dtb = CORVID_TRY(need_value());
     } else if (opt == "--dump-acpi") {
@@ -174,6 +351,12 @@ Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
       return errorf(EINVAL, "unknown option '{}' (try 'corvid run --help')", args[i]);
     }
   }
+  if (c.accel != "kvm" && c.accel != "xen" && c.accel != "tcg" && c.accel != "auto")
+    return errorf(EINVAL, "--accel {}: expected kvm, xen, tcg or auto", c.accel);
+  for (const auto& d : c.drives)
+    if (d.transport == kNoTransport)
+      return errorf(EINVAL, "--drive id={},if=none: no -device virtio-blk-pci,drive={} uses it",
+                    d.id, d.id);
   if (!r.help && c.kernel.empty() && r.domain.empty())
     return make_error(EINVAL, "--kernel FILE (or --domain FILE.xml) is required");
   return r;
@@ -199,6 +382,7 @@ hw::MachineOptions machine_options(const config::VmConfig& c) {
     o.read_only = d.read_only;
     o.serial = d.serial;
     o.mmio = d.transport == "mmio";
+    o.num_queues = d.num_queues;
     m.drives.push_back(std::move(o));
   }
   return m;

@@ -49,11 +49,12 @@ TEST(DomainXml, InterfaceIsWarnedNotDropped) {
 }
 
 TEST(DomainXml, DiskDriverAttributesAreMapped) {
-  auto r = load_domain_xml(domain("kvm",
-                                  "<disk type='file' device='disk'><driver name='qemu' "
-                                  "type='qcow2' cache='unsafe' io='threads' "
-                                  "discard='unmap'/><source file='/d.qcow2'/><target dev='vdc' "
-                                  "bus='virtio'/><readonly/></disk>"));
+  auto r = load_domain_xml(
+      domain("kvm",
+             "<disk type='file' device='disk'><driver name='qemu' "
+             "type='qcow2' cache='unsafe' io='threads' "
+             "discard='unmap' queues='4'/><source file='/d.qcow2'/><target dev='vdc' "
+             "bus='virtio'/><readonly/></disk>"));
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_TRUE(r->warnings.empty());
   ASSERT_EQ(r->config.drives.size(), 1u);
@@ -65,6 +66,10 @@ TEST(DomainXml, DiskDriverAttributesAreMapped) {
   EXPECT_EQ(d.aio, "threads");
   EXPECT_TRUE(d.discard);
   EXPECT_TRUE(d.read_only);
+  EXPECT_EQ(d.num_queues, 4u);
+  EXPECT_FALSE(load_domain_xml(domain("kvm",
+                                      "<disk type='file' device='disk'><driver queues='0'/>"
+                                      "<source file='/d.qcow2'/><target dev='vdc'/></disk>")));
 }
 
 TEST(DomainXml, LifecycleActionsAreMapped) {
