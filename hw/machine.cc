@@ -87,7 +87,8 @@ Result<std::unique_ptr<Machine>> Machine::create(const MachineOptions& options,
   return m;
 }
 
-Machine::Machine(const MachineOptions& options) : options_(options) {}
+Machine::Machine(const MachineOptions& options)
+    : options_(options), pause_requested_(options.start_paused) {}
 
 Machine::~Machine() {
   stop_vcpus();
@@ -318,19 +319,14 @@ void Machine::vcpu_thread(int index) {
     if (vcpu_tids_.size() < vcpus_.size()) vcpu_tids_.resize(vcpus_.size());
     vcpu_tids_[static_cast<size_t>(index)] = static_cast<int>(gettid());
   }
+  // Started paused (-S): park before the first guest instruction.
+  if (!park_while_paused()) return;
   for (;;) {
     accel::VcpuExit exit = vcpu.run();
     switch (exit.reason) {
-      case accel::ExitReason::kStopRequested: {
-        std::unique_lock lock(mutex_);
-        if (finished_) return;
-        ++vcpus_parked_;
-        cv_.notify_all();
-        cv_.wait(lock, [&] { return finished_ || !pause_requested_; });
-        --vcpus_parked_;
-        if (finished_) return;
+      case accel::ExitReason::kStopRequested:
+        if (!park_while_paused()) return;
         continue;
-      }
       case accel::ExitReason::kHalt: {
         // Only accelerators without an in-kernel irqchip report this: HLT with nothing that can
         // wake the vCPU. When every vCPU is there, the guest is done.
@@ -357,6 +353,17 @@ void Machine::vcpu_thread(int index) {
         return;
     }
   }
+}
+
+bool Machine::park_while_paused() {
+  std::unique_lock lock(mutex_);
+  if (finished_) return false;
+  if (!pause_requested_) return true;
+  ++vcpus_parked_;
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return finished_ || !pause_requested_; });
+  --vcpus_parked_;
+  return !finished_;
 }
 
 RunResult Machine::run() {

@@ -71,6 +71,8 @@ class Machine final : public MachineEvents {
   Result<> build_devices(CharBackend* serial);
   Result<> load(const std::string& kernel_path);
   void vcpu_thread(int index);
+  // While a pause is requested, counts this vCPU thread parked and waits; false once finished.
+  bool park_while_paused();
   void finish(RunResult result);
   void stop_vcpus();
 

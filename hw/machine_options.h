@@ -39,6 +39,8 @@ struct MachineOptions {
   // When set, the CMOS RTC's time and RAM live on here across guest resets (the launcher keeps
   // one for all the boots of a VM).
   std::shared_ptr<CmosRtcRetained> rtc_retained;
+  // QEMU's -S: the vCPUs wait, paused, until resume() (QMP "cont").
+  bool start_paused = false;
 };
 
 }  // namespace corvid::hw

@@ -146,7 +146,7 @@ bool MachineControl::kvm_present() const {
 RunState MachineControl::run_state() const {
   std::lock_guard lock(mutex_);
   if (ended_) return RunState::kShutdown;
-  if (!started_) return RunState::kPrelaunch;
+  if (!started_ || prelaunch_) return RunState::kPrelaunch;
   if (machine_ && machine_->paused()) return RunState::kPaused;
   return RunState::kRunning;
 }
@@ -184,9 +184,15 @@ Result<> MachineControl::pause() {
   return {};
 }
 
+void MachineControl::set_prelaunch(bool prelaunch) {
+  std::lock_guard lock(mutex_);
+  prelaunch_ = prelaunch;
+}
+
 Result<> MachineControl::resume() {
   std::lock_guard lock(mutex_);
   if (!machine_) return errorf(0, "the VM is not running");
+  prelaunch_ = false;
   machine_->resume();
   return {};
 }

@@ -27,6 +27,8 @@ class MachineControl final : public VmControl {
   void set_event_sink(VmEventSink* sink);
   // The machine of the current boot, or null once its run() returned (before it is destroyed).
   void set_machine(hw::Machine* machine);
+  // -S: the first machine starts paused; query-status says "prelaunch" until "cont".
+  void set_prelaunch(bool prelaunch);
   // How a boot ended: emits RESET/SHUTDOWN for what the guest or a signal did.
   void report(const hw::RunResult& result, bool rebooting);
   // True when the last kQuit came from QMP "quit" rather than a signal.
@@ -57,7 +59,7 @@ class MachineControl final : public VmControl {
   hw::Machine* machine_ = nullptr;
   VmEventSink* sink_ = nullptr;
   bool started_ = false, ended_ = false, on_kvm_ = false;
-  bool host_reset_ = false, host_quit_ = false;
+  bool host_reset_ = false, host_quit_ = false, prelaunch_ = false;
 };
 
 // What query-block needs from an image file without opening it as a block device: the format

@@ -109,6 +109,8 @@ int run_vm(const RunArgs& args) {
     options.drives[i].stats = control.drive_stats(i);
   // A guest reset rebuilds the machine; the RTC's time and CMOS RAM carry over, as on a PC.
   options.rtc_retained = std::make_shared<hw::CmosRtcRetained>();
+  options.start_paused = args.start_paused;
+  control.set_prelaunch(args.start_paused);
   std::unique_ptr<hw::GuestMemory> memory;
   int status = 1;
   for (int boot = 1;; ++boot) {
@@ -129,6 +131,7 @@ int run_vm(const RunArgs& args) {
     if (reboot) {
       LOG_INFO("guest reset: rebooting (boot {})", boot + 1);
       memory = (*machine)->take_memory();
+      options.start_paused = false;  // -S holds the first boot only, as in QEMU
       continue;
     }
     (*serial)->restore_terminal();

@@ -86,6 +86,7 @@ void print_run_usage(FILE* out) {
       "  --qmp unix:PATH,server  serve QMP (QEMU 7.2's protocol) on a unix socket\n"
       "  --domain FILE.xml    take the VM from a libvirt domain XML\n"
       "  -v, --verbose        log what corvid does (same as CORVID_LOG=info)\n"
+      "  -S                   start with the vCPUs paused (QMP 'cont' starts them)\n"
       "\n"
       "QEMU's spellings work too: one dash (-kernel, -append, -initrd, -smp N[,cpus=N], -drive,\n"
       "-serial mon:stdio|unix:PATH,server, -qmp, -no-reboot), -accel NAME[,..], -enable-kvm,\n"
@@ -289,6 +290,8 @@ Result<RunArgs> parse_run_args(const std::vector<std::string>& args) {
       r.help = true;
     } else if (opt == "-v" || opt == "--verbose") {
       r.verbose = true;
+    } else if (opt == "-S") {
+      r.start_paused = true;
     } else if (opt == "--no-reboot") {
       r.no_reboot = true;
     } else if (opt == "--rng") {

@@ -15,8 +15,9 @@ struct RunArgs {
   bool no_reboot = false;
   bool verbose = false;
   bool help = false;
-  std::string domain;  // --domain FILE.xml: the VM comes from a libvirt domain XML
-  std::string dump_acpi;  // --dump-acpi DIR: write the ACPI tables there
+  bool start_paused = false;  // -S: vCPUs wait for QMP "cont"
+  std::string domain;         // --domain FILE.xml: the VM comes from a libvirt domain XML
+  std::string dump_acpi;      // --dump-acpi DIR: write the ACPI tables there
 };
 
 // Parses the arguments after "run". Accepts "--opt VALUE" and "--opt=VALUE".

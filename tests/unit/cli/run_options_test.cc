@@ -35,6 +35,8 @@ TEST(RunOptions, QemuOneDashSpellingsMatchCorvidsOwn) {
   EXPECT_EQ(c.name, "vm1");
   EXPECT_EQ(parse_run_args({"-kernel", "k", "-smp", "2"})->config.vcpus, 2);
   EXPECT_EQ(parse_run_args({"-kernel", "k", "-enable-kvm"})->config.accel, "kvm");
+  EXPECT_TRUE(parse_run_args({"-kernel", "k", "-S"})->start_paused);
+  EXPECT_FALSE(q->start_paused);
   EXPECT_EQ(parse_run_args({"-kernel", "k", "-machine", "pc,accel=kvm:tcg"})->config.accel, "auto");
   EXPECT_EQ(parse_run_args({"-kernel", "k", "-M", "q35,accel=tcg"})->config.accel, "tcg");
   auto sock = parse_run_args({"-kernel", "k", "-serial", "unix:/tmp/s.sock,server,nowait"});
