@@ -41,6 +41,7 @@ class MachineControl final : public VmControl {
   RunState run_state() const override;
   std::vector<CpuInfo> cpus() const override;
   std::vector<BlockInfo> block_devices() const override;
+  uint64_t memory_bytes() const override { return config_.memory_bytes; }
   Result<> pause() override;
   Result<> resume() override;
   Result<> reset() override;

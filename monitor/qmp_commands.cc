@@ -191,6 +191,35 @@ QmpResult query_kvm(CommandContext& ctx) {
   return Json{{"enabled", ctx.vm.kvm_enabled()}, {"present", ctx.vm.kvm_present()}};
 }
 
+// The machine-level queries management tools ask first (qapi/machine.json, machine-target.json,
+// misc.json in QEMU 7.2). corvid's board has no memory hotplug, I/O threads objects, display or
+// migration, so these answer what QEMU answers for a VM without them.
+QmpResult query_target(CommandContext&) {
+  return Json{{"arch", "x86_64"}};
+}
+
+QmpResult query_current_machine(CommandContext&) {
+  return Json{{"wakeup-suspend-support", false}};
+}
+
+QmpResult query_memory_size_summary(CommandContext& ctx) {
+  return Json{{"base-memory", ctx.vm.memory_bytes()}, {"plugged-memory", 0}};
+}
+
+QmpResult query_iothreads(CommandContext&) {
+  return Json::array();
+}
+
+QmpResult query_migrate(CommandContext&) {
+  return Json::object();
+}
+
+QmpResult query_display_options(CommandContext&) {
+  return Json{{"type", "none"}};
+}
+
+QmpResult query_commands(CommandContext&);
+
 QmpResult query_block(CommandContext& ctx) {
   return query_block_json(ctx.vm.block_devices());
 }
@@ -233,6 +262,13 @@ const std::map<std::string, Handler, std::less<>>& commands() {
       {"query-cpus-fast", no_args<cpus_json>},
       {"query-block", no_args<query_block>},
       {"query-blockstats", query_blockstats},
+      {"query-commands", no_args<query_commands>},
+      {"query-target", no_args<query_target>},
+      {"query-current-machine", no_args<query_current_machine>},
+      {"query-memory-size-summary", no_args<query_memory_size_summary>},
+      {"query-iothreads", no_args<query_iothreads>},
+      {"query-migrate", no_args<query_migrate>},
+      {"query-display-options", no_args<query_display_options>},
       {"stop", no_args<do_stop>},
       {"cont", no_args<do_cont>},
       {"system_reset", no_args<do_reset>},
@@ -241,6 +277,14 @@ const std::map<std::string, Handler, std::less<>>& commands() {
       {"human-monitor-command", human_monitor_command},
   };
   return kCommands;
+}
+
+// Every command this monitor runs, qmp_capabilities included (QEMU lists it too).
+QmpResult query_commands(CommandContext&) {
+  Json list = Json::array();
+  list.push_back(Json{{"name", "qmp_capabilities"}});
+  for (const auto& [name, handler] : commands()) list.push_back(Json{{"name", name}});
+  return list;
 }
 
 }  // namespace

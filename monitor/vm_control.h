@@ -65,6 +65,8 @@ class VmControl {
   virtual RunState run_state() const = 0;
   virtual std::vector<CpuInfo> cpus() const = 0;
   virtual std::vector<BlockInfo> block_devices() const = 0;
+  // Guest RAM in bytes (query-memory-size-summary's base-memory).
+  virtual uint64_t memory_bytes() const { return 0; }
 
   // Each returns once done: pause() when every vCPU has stopped, resume() when all run again,
   // reset() when the machine is back at its reset state (vCPUs keep their run state), powerdown()

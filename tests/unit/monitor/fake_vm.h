@@ -24,6 +24,7 @@ class FakeVm : public VmControl {
     return {{.index = 0, .host_tid = 4242}, {.index = 1, .host_tid = 4243, .core_id = 1}};
   }
   std::vector<BlockInfo> block_devices() const override { return blocks_; }
+  uint64_t memory_bytes() const override { return 128ull << 20; }
 
   Result<> pause() override { return record("pause", RunState::kPaused); }
   Result<> resume() override { return record("resume", RunState::kRunning); }

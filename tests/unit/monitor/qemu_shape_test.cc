@@ -191,6 +191,13 @@ TEST(QmpShapeAgainstQemu, EveryReplyHasQemusShape) {
       R"({"execute":"human-monitor-command","arguments":{"command-line":"info status"}})",
       R"({"execute":"system_reset"})",
       R"({"execute":"system_powerdown"})",
+      R"({"execute":"query-target"})",
+      R"({"execute":"query-current-machine"})",
+      R"({"execute":"query-memory-size-summary"})",
+      R"({"execute":"query-iothreads"})",
+      R"({"execute":"query-migrate"})",
+      R"({"execute":"query-display-options"})",
+      R"({"execute":"query-commands"})",
   };
   auto theirs = run_script(dir + "/qemu.sock", script);
   auto ours = run_script(dir + "/corvid.sock", script);
@@ -210,6 +217,18 @@ TEST(QmpShapeAgainstQemu, EveryReplyHasQemusShape) {
   // HMP text that does not depend on the host: identical.
   EXPECT_EQ(ours[20].lines.back(), theirs[20].lines.back());  // info status (prelaunch)
   EXPECT_EQ(ours[30].lines.back(), theirs[30].lines.back());  // info status (paused)
+  // The machine-level queries at the end of the script answer exactly as QEMU's (no hotplugged
+  // memory, no iothreads, no migration, no display), and every command corvid lists is QEMU's.
+  const size_t n = theirs.size();
+  for (size_t i = n - 7; i < n - 1; ++i) {
+    if (theirs[i].request.find("memory-size") != std::string::npos) continue;  // sizes differ
+    EXPECT_EQ(ours[i].lines.back(), theirs[i].lines.back()) << theirs[i].request;
+  }
+  std::set<std::string> qemu_commands;
+  for (const auto& c : theirs[n - 1].lines.back()["return"]) qemu_commands.insert(c["name"]);
+  EXPECT_TRUE(qemu_commands.count("qmp_capabilities"));
+  for (const auto& c : ours[n - 1].lines.back()["return"])
+    EXPECT_TRUE(qemu_commands.count(c["name"])) << c["name"] << " is not a QEMU 7.2 command";
 
   // query-blockstats once the drive has seen I/O: QEMU then adds idle_time_ns. QEMU's I/O comes
   // from its HMP qemu-io (aio_* requests are accounted like a device's); corvid's counters from
