@@ -1,5 +1,6 @@
 // qcow2 header parsing and serialization (spec "Header", "Header extensions"; QEMU 7.2's
 // qcow2_do_open checks and qcow2_update_header layout, see docs/block.md).
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -29,14 +30,19 @@ void put_extension(std::vector<uint8_t>& out, uint32_t magic, const uint8_t* dat
 
 std::string unsupported_features(uint64_t mask, const uint8_t* table, size_t table_len) {
   std::string text;
-  for (size_t i = 0; table && i + 48 <= table_len; i += 48) {
-    if (table[i] != 0 || table[i + 1] >= 64) continue;
-    uint64_t bit = 1ull << table[i + 1];
+  // Entries are 48 bytes (type, bit, 46-byte name); like QEMU, a short last entry is padded
+  // with zeros and the walk stops at the first entry with an empty name.
+  for (size_t i = 0; table && i + 2 < table_len; i += 48) {
+    uint8_t entry[48] = {};
+    std::memcpy(entry, table + i, std::min<size_t>(48, table_len - i));
+    if (entry[2] == 0) break;
+    if (entry[0] != 0 || entry[1] >= 64) continue;
+    uint64_t bit = 1ull << entry[1];
     if (!(mask & bit)) continue;
     mask &= ~bit;
     if (!text.empty()) text += ", ";
-    text.append(reinterpret_cast<const char*>(&table[i + 2]),
-                strnlen(reinterpret_cast<const char*>(&table[i + 2]), 46));
+    text.append(reinterpret_cast<const char*>(&entry[2]),
+                strnlen(reinterpret_cast<const char*>(&entry[2]), 46));
   }
   if (mask) {
     if (!text.empty()) text += ", ";

@@ -487,11 +487,13 @@ void Device::write_zeroes(uint64_t offset, uint64_t len, bool may_unmap, Complet
 void Device::discard(uint64_t offset, uint64_t len, Completion done) {
   if (!usable(done, true, offset, len)) return;
   Req* r = start_req(std::move(done));
-  // Only whole clusters are discarded (and the image's partial last one).
+  // Only whole clusters are discarded (and the image's partial last one). A v2 image has no
+  // zero flag, so a discard over a backing file would expose the backing file's stale data:
+  // there it does nothing (QEMU's qcow2_co_pdiscard refuses it and the block layer ignores it).
   uint64_t end = offset + len;
   uint64_t a = (offset + cluster_size_ - 1) & ~(cluster_size_ - 1);
   uint64_t b = end == header_.size ? end : end & ~(cluster_size_ - 1);
-  if (a < b) {
+  if (a < b && !(header_.version < 3 && backing_)) {
     auto res = zero_clusters(a, b - a, ZeroMode::kDiscard);
     if (!res) {
       r->error = res.error().code ? res.error().code : EIO;

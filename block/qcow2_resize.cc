@@ -2,6 +2,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -46,6 +47,14 @@ Result<> Device::grow(uint64_t new_size, const std::string& prealloc) {
   CORVID_TRY_VOID(file_.pwrite(be, 8, kOffsetSize));
   CORVID_TRY_VOID(file_.sync());
   header_.size = new_size;
+  // The grown area must read as zeroes. Where a backing file is long enough to show through,
+  // it is zeroed explicitly (QEMU's bdrv_co_truncate does the same); without one only the tail
+  // of the old last cluster needs it, which may still hold data from before a shrink.
+  if (prealloc == "off") {
+    uint64_t zero_end = std::min(new_size, (old_size + cluster_size_ - 1) & ~(cluster_size_ - 1));
+    if (backing_ && backing_->size() > old_size) zero_end = new_size;
+    if (zero_end > old_size) CORVID_TRY_VOID(write_zeroes_sync(old_size, zero_end - old_size, false));
+  }
   return {};
 }
 

@@ -3,6 +3,8 @@
 #include <getopt.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -15,6 +17,13 @@ namespace corvid::img {
 namespace {
 
 constexpr uint64_t kChunk = 1 << 20;
+
+// Whether two paths name the same existing file (realpath, as QEMU compares backing names).
+bool same_file(const std::string& a, const std::string& b) {
+  char ra[PATH_MAX], rb[PATH_MAX];
+  if (::realpath(a.c_str(), ra) == nullptr || ::realpath(b.c_str(), rb) == nullptr) return false;
+  return std::strcmp(ra, rb) == 0;
+}
 
 void progress(bool enabled, double percent) {
   if (!enabled) return;
@@ -107,10 +116,13 @@ int cmd_commit(int argc, char** argv) {
     return 1;
   }
   // Walk the chain to the base: the immediate backing file unless -b names a deeper one.
+  // As in QEMU, -b matches a layer by the name its overlay stores, or by the file it names
+  // when resolved against the overlay's directory (so a cwd-relative path does not match).
   std::string base_path = info->full_backing_filename, base_fmt = info->backing_format;
+  std::string stored_name = info->backing_filename, overlay_path = path;
   int base_depth = 1;
-  while (!base_arg.empty() && base_path != base_arg &&
-         base_path != resolve_backing_path(path, base_arg)) {
+  while (!base_arg.empty() && base_arg != stored_name &&
+         !same_file(base_path, resolve_backing_path(overlay_path, base_arg))) {
     block::OpenOptions lo;
     lo.read_only = true;
     lo.no_backing = true;
@@ -122,6 +134,8 @@ int cmd_commit(int argc, char** argv) {
       report("Did not find '{}' in the backing chain of '{}'", base_arg, path);
       return 1;
     }
+    overlay_path = base_path;
+    stored_name = li->backing_filename;
     base_path = li->full_backing_filename;
     base_fmt = li->backing_format;
     ++base_depth;

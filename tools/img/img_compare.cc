@@ -93,12 +93,10 @@ int cmd_compare(int argc, char** argv) {
   auto b = open_or_report(names[1], o2);
   if (!b) return 2;
   uint64_t size_a = a->size(), size_b = b->size();
-  if (size_a != size_b) {
-    if (strict) {
-      if (!quiet) std::printf("Strict mode: Image size mismatch!\n");
-      return 1;
-    }
-    if (!quiet) std::printf("Warning: Image size mismatch!\n");
+  // qemu-img compares the common part first: the size warning comes only when it matches.
+  if (size_a != size_b && strict) {
+    if (!quiet) std::printf("Strict mode: Image size mismatch!\n");
+    return 1;
   }
   std::vector<uint8_t> buf_a(kChunk), buf_b(kChunk);
   uint64_t common = std::min(size_a, size_b);
@@ -126,6 +124,7 @@ int cmd_compare(int argc, char** argv) {
       return 1;
     }
   }
+  if (size_a != size_b && !quiet) std::printf("Warning: Image size mismatch!\n");
   // The longer image's tail must read as zeroes.
   block::BlockDevice& longer = size_a > size_b ? *a : *b;
   const char* longer_name = size_a > size_b ? names[0] : names[1];

@@ -128,7 +128,7 @@ int cmd_convert(int argc, char** argv) {
                                  {"bitmaps", no_argument, nullptr, kBitmaps},
                                  {"force-share", no_argument, nullptr, 'U'},
                                  {nullptr, 0, nullptr, 0}};
-  std::string fmt, out_fmt = "raw";
+  std::string fmt, out_fmt = "raw", backing, backing_fmt;
   std::vector<std::string> option_args;
   bool compress = false, progress = false, no_create = false, quiet = false;
   uint64_t sparse = 4096;
@@ -187,7 +187,11 @@ int cmd_convert(int argc, char** argv) {
             "convert [-c] [-p] [-q] [-n] [-f fmt] [-t cache] [-T src_cache] [-O output_fmt] [-o "
             "options] [-S sparse_size] filename [filename2 [...]] output_filename");
       case 'B':
+        backing = optarg;
+        break;
       case 'F':
+        backing_fmt = optarg;
+        break;
       case 'l':
       case 'C':
       case kImageOpts:
@@ -234,6 +238,20 @@ int cmd_convert(int argc, char** argv) {
       return 1;
     }
   }
+  // -B/-F are the old spelling of -o backing_file/backing_fmt (the -o values win).
+  if (!backing.empty() && !options.count("backing_file")) options["backing_file"] = backing;
+  if (!backing_fmt.empty() && !options.count("backing_fmt")) options["backing_fmt"] = backing_fmt;
+  const bool target_has_backing = !no_create && options.count("backing_file") != 0;
+  if (target_has_backing && sources.size() > 1) {
+    report(
+        "Having a backing file for the target makes no sense when concatenating multiple input "
+        "images");
+    return 1;
+  }
+  if (target_has_backing && !options.count("backing_fmt")) {
+    report("Use of backing file requires explicit backing format");
+    return 1;
+  }
   if (!no_create && !check_create_options(out_fmt, "", &options)) return 1;
   if (!no_create) {
     block::CreateOptions co;
@@ -249,7 +267,9 @@ int cmd_convert(int argc, char** argv) {
   block::OpenOptions oo;
   oo.format = out_fmt;
   oo.cache = dst_cache;
-  oo.no_backing = true;
+  // With a backing file the target is opened with it: partial-cluster writes copy the rest of
+  // the cluster from the backing file, which must show through everywhere else.
+  oo.no_backing = !target_has_backing;
   auto dst = open_or_report(out_path, oo);
   if (!dst) return 1;
   if (no_create && dst->size() < total) {
@@ -257,8 +277,10 @@ int cmd_convert(int argc, char** argv) {
     return 1;
   }
   Progress bar(progress);
+  // A new image reads as zeroes (zero runs may stay unallocated) unless it has a backing file.
+  const bool zero_init = !no_create && !target_has_backing;
   if (compress) {
-    auto r = copy_compressed(sources, *dst, !no_create, total, bar);
+    auto r = copy_compressed(sources, *dst, zero_init, total, bar);
     if (!r) {
       report("{}", r.error().message);
       return 1;
@@ -283,16 +305,23 @@ int cmd_convert(int argc, char** argv) {
       }
       uint64_t n = std::min<uint64_t>(st->length, kChunk);
       n = std::min(n, src->size() - off);
+      // With a backing file on the target only what the source's top layer holds is copied
+      // (qemu-img convert -B); the rest reads through the target's backing file.
+      if (target_has_backing && !(st->allocated && st->depth == 0)) {
+        off += n;
+        done += n;
+        continue;
+      }
       // -S 0 asks for every cluster to be written, zeroes included.
       bool copy = st->data || sparse == 0;
-      if (copy || !no_create) {
+      if (copy || zero_init) {
         if (copy) {
           auto r = block::read_sync(*src, off, buf.data(), n);
           if (!r) {
             report("error while reading at byte {}: {}", off, error_text(r.error()));
             return 1;
           }
-          r = write_sparse(*dst, dst_off + off, buf.data(), n, sparse, !no_create);
+          r = write_sparse(*dst, dst_off + off, buf.data(), n, sparse, zero_init);
           if (!r) {
             report("error while writing at byte {}: {}", dst_off + off, error_text(r.error()));
             return 1;

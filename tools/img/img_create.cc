@@ -22,13 +22,13 @@ struct OptionSpec {
   bool is_size;
 };
 const OptionSpec kQcow2Options[] = {
-    {"encrypt.format", nullptr, false},  {"cluster_size", "65536", true},
+    {"encryption", nullptr, false},      {"encrypt.format", nullptr, false},
+    {"cluster_size", "65536", true},
     {"extended_l2", "off", false},       {"preallocation", nullptr, false},
     {"compression_type", "zlib", false}, {"size", nullptr, true},
     {"compat", nullptr, false},          {"backing_file", nullptr, false},
     {"backing_fmt", nullptr, false},     {"data_file", nullptr, false},
-    {"data_file_raw", nullptr, false},   {"encryption", nullptr, false},
-    {"lazy_refcounts", "off", false},    {"refcount_bits", "16", true},
+    {"data_file_raw", nullptr, false},   {"lazy_refcounts", "off", false},    {"refcount_bits", "16", true},
     {"nocow", nullptr, false},
 };
 const OptionSpec kRawOptions[] = {
@@ -78,7 +78,12 @@ bool check_options(const std::string& path, const OptionSpec (&specs)[N],
     if (spec->is_size) {
       auto n = parse_size(value);
       if (!n) {
-        report("Parameter '{}' expects a non-negative number below 2^64", key);
+        // qemu-img create reports option errors after the image name; convert does not.
+        if (path.empty()) {
+          report("Parameter '{}' expects a non-negative number below 2^64", key);
+        } else {
+          report("{}: Parameter '{}' expects a non-negative number below 2^64", path, key);
+        }
         std::fprintf(stderr,
                      "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n"
                      "and exabytes, respectively.\n");
@@ -105,7 +110,8 @@ bool check_create_options(const std::string& fmt, const std::string& path,
 }
 
 int cmd_create(int argc, char** argv) {
-  std::string fmt = "raw", backing, backing_fmt;
+  std::string fmt = "raw";
+  std::optional<std::string> backing, backing_fmt;
   std::vector<std::string> option_args;
   bool quiet = false, unsafe = false;
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
@@ -163,14 +169,34 @@ int cmd_create(int argc, char** argv) {
       return 1;
     }
   }
-  if (!backing.empty()) options["backing_file"] = backing;
-  if (!backing_fmt.empty()) options["backing_fmt"] = backing_fmt;
-  if (options.count("size")) {
-    auto n = parse_size(options["size"]);
-    if (n) size = *n;
-  }
   if (!check_create_options(fmt, path, &options)) return 1;
-  if (options.count("size")) size = std::stoull(options["size"]);
+  // The order of qemu's bdrv_img_create: -o size against the size argument, then -b/-F,
+  // then the backing file name's sanity.
+  if (options.count("size")) {
+    if (size) {
+      report("{}: The image size must be specified only once", path);
+      return 1;
+    }
+    size = std::stoull(options["size"]);
+  }
+  if (fmt == "raw" && (backing || backing_fmt)) {
+    report("{}: Backing file{} not supported for file format 'raw'", path,
+           backing ? "" : " format");
+    return 1;
+  }
+  if (backing) options["backing_file"] = *backing;
+  if (backing_fmt) options["backing_fmt"] = *backing_fmt;
+  if (options.count("backing_file")) {
+    if (options["backing_file"] == path) {
+      report("{}: Error: Trying to create an image with the same filename as the backing file",
+             path);
+      return 1;
+    }
+    if (options["backing_file"].empty()) {
+      report("{}: Expected backing file name, got empty string", path);
+      return 1;
+    }
+  }
 
   if (options.count("backing_file")) {
     // qemu-img opens the backing file (unless -u) to check it and to take its size, and

@@ -61,7 +61,8 @@ void usage(const char* prog) {
 
 int main(int argc, char** argv) {
   corvid::img::set_progname(argv[0]);
-  const char* prog = corvid::img::progname().c_str();
+  const char* slash = std::strrchr(argv[0], '/');
+  const char* prog = slash ? slash + 1 : argv[0];  // --help/--version name the binary
   // Standard options come before the command (qemu-img's "+" getopt: stop at the first word).
   int i = 1;
   for (; i < argc && argv[i][0] == '-'; ++i) {

@@ -69,8 +69,10 @@ bool parse_image_opts(const std::string& text, std::string* path, corvid::block:
 int main(int argc, char** argv) {
   using corvid::io::IoSession;
   IoSession s;
+  // Messages say "qemu-io: ..." whatever the binary is called (scripts and QEMU's iotests match
+  // the prefix literally); --help and --version name the binary itself.
   const char* slash = std::strrchr(argv[0], '/');
-  s.progname = slash ? slash + 1 : argv[0];
+  const std::string binary = slash ? slash + 1 : argv[0];
 
   enum { kImageOpts = 256, kObject };
   static const option kLong[] = {{"help", no_argument, nullptr, 'h'},
@@ -100,10 +102,10 @@ int main(int argc, char** argv) {
   for (int c; (c = getopt_long(argc, argv, "hVc:d:f:rsnCmkt:T:Ui:", kLong, nullptr)) != -1;) {
     switch (c) {
       case 'h':
-        usage(s.progname.c_str());
+        usage(binary.c_str());
         return 0;
       case 'V':
-        std::printf("%s version %s\n", s.progname.c_str(), corvid::version());
+        std::printf("%s version %s\n", binary.c_str(), corvid::version());
         return 0;
       case 'c':
         commands.push_back(optarg);
@@ -143,12 +145,12 @@ int main(int argc, char** argv) {
         image_opts = true;
         break;
       default:
-        usage(s.progname.c_str());
+        usage(binary.c_str());
         return 1;
     }
   }
   if (optind < argc - 1) {
-    usage(s.progname.c_str());
+    usage(binary.c_str());
     return 1;
   }
   if (native && options.cache != corvid::block::CacheMode::kNone &&
