@@ -4,6 +4,7 @@
 #include "monitor/qmp_server.h"
 
 #include <fcntl.h>
+#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,15 +39,37 @@ std::string_view trim_prefix(std::string_view s, std::string_view p) {
 }  // namespace
 
 Result<QmpServerOptions> parse_qmp_option(std::string_view text) {
-  std::string_view rest = trim_prefix(text, "unix:");
-  if (rest.empty()) return errorf(0, "--qmp '{}': expected unix:PATH,server", text);
   QmpServerOptions o;
-  size_t comma = rest.find(',');
-  o.socket_path = std::string(rest.substr(0, comma));
-  if (o.socket_path.empty()) return errorf(0, "--qmp '{}': the socket path is empty", text);
-  if (o.socket_path.size() >= sizeof(sockaddr_un{}.sun_path))
-    return errorf(0, "--qmp '{}': the socket path is longer than {} bytes", text,
-                  sizeof(sockaddr_un{}.sun_path) - 1);
+  std::string_view rest = trim_prefix(text, "unix:");
+  size_t comma;
+  if (!rest.empty()) {
+    comma = rest.find(',');
+    o.socket_path = std::string(rest.substr(0, comma));
+    if (o.socket_path.empty()) return errorf(0, "--qmp '{}': the socket path is empty", text);
+    if (o.socket_path.size() >= sizeof(sockaddr_un{}.sun_path))
+      return errorf(0, "--qmp '{}': the socket path is longer than {} bytes", text,
+                    sizeof(sockaddr_un{}.sun_path) - 1);
+  } else if (rest = trim_prefix(text, "tcp:"); !rest.empty()) {
+    comma = rest.find(',');
+    std::string_view hostport = rest.substr(0, comma);
+    size_t colon = hostport.rfind(':');
+    if (colon == std::string_view::npos)
+      return errorf(0, "--qmp '{}': expected tcp:[HOST]:PORT,server", text);
+    std::string_view host = hostport.substr(0, colon), port = hostport.substr(colon + 1);
+    // [::1] style IPv6 literals
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+      host = host.substr(1, host.size() - 2);
+    int p = 0;
+    for (char ch : port) {
+      if (ch < '0' || ch > '9' || p > 65535) return errorf(0, "--qmp '{}': bad port", text);
+      p = p * 10 + (ch - '0');
+    }
+    if (port.empty() || p > 65535) return errorf(0, "--qmp '{}': bad port", text);
+    o.tcp_host = std::string(host);
+    o.tcp_port = p;
+  } else {
+    return errorf(0, "--qmp '{}': expected unix:PATH,server or tcp:[HOST]:PORT,server", text);
+  }
   bool server = false;
   while (comma != std::string_view::npos) {
     rest = rest.substr(comma + 1);
@@ -72,6 +95,50 @@ class QmpServer::Impl {
   Impl(QmpServerOptions options, VmControl& vm) : options_(std::move(options)), vm_(vm) {}
 
   Result<> listen() {
+    if (options_.socket_path.empty()) {
+      listener_ = CORVID_TRY(listen_tcp());
+    } else {
+      listener_ = CORVID_TRY(listen_unix());
+    }
+    // Created up front: when accept() runs out of descriptors there is none left for a timer.
+    accept_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
+    if (!accept_timer_) return errno_error("timerfd_create");
+    loop_ = CORVID_TRY(EventLoop::create());
+    CORVID_TRY_VOID(loop_->add(accept_timer_.get(), [this](uint32_t) { resume_accepting(); }));
+    CORVID_TRY_VOID(loop_->add(listener_.get(), [this](uint32_t) { accept_clients(); }));
+    thread_ = std::thread([this] {
+      if (auto r = loop_->run(); !r) LOG_ERROR("QMP monitor: {}", r.error().to_string());
+    });
+    return {};
+  }
+
+  Result<UniqueFd> listen_tcp() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    addrinfo* res = nullptr;
+    const std::string port = std::to_string(options_.tcp_port);
+    const char* host = options_.tcp_host.empty() ? nullptr : options_.tcp_host.c_str();
+    if (int rc = ::getaddrinfo(host, port.c_str(), &hints, &res); rc != 0)
+      return errorf(0, "QMP tcp:{}:{}: {}", options_.tcp_host, port, gai_strerror(rc));
+    std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> list(res, ::freeaddrinfo);
+    Error last = errorf(0, "QMP tcp:{}:{}: no address", options_.tcp_host, port).value();
+    for (addrinfo* ai = res; ai; ai = ai->ai_next) {
+      UniqueFd fd(::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+      if (!fd) continue;
+      int one = 1;
+      ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+      if (::bind(fd.get(), ai->ai_addr, ai->ai_addrlen) < 0 || ::listen(fd.get(), 16) < 0) {
+        last = errno_error("QMP tcp:{}:{}", options_.tcp_host, port).value();
+        continue;
+      }
+      return fd;
+    }
+    return tl::unexpected(last);
+  }
+
+  Result<UniqueFd> listen_unix() {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!fd) return errno_error("socket");
     sockaddr_un addr{};
@@ -83,17 +150,7 @@ class QmpServer::Impl {
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0)
       return errno_error("QMP socket {}", options_.socket_path);
     if (::listen(fd.get(), 16) < 0) return errno_error("listen on {}", options_.socket_path);
-    listener_ = std::move(fd);
-    // Created up front: when accept() runs out of descriptors there is none left for a timer.
-    accept_timer_.reset(::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC));
-    if (!accept_timer_) return errno_error("timerfd_create");
-    loop_ = CORVID_TRY(EventLoop::create());
-    CORVID_TRY_VOID(loop_->add(accept_timer_.get(), [this](uint32_t) { resume_accepting(); }));
-    CORVID_TRY_VOID(loop_->add(listener_.get(), [this](uint32_t) { accept_clients(); }));
-    thread_ = std::thread([this] {
-      if (auto r = loop_->run(); !r) LOG_ERROR("QMP monitor: {}", r.error().to_string());
-    });
-    return {};
+    return fd;
   }
 
   void vm_event(const VmEvent& e) {
@@ -113,7 +170,7 @@ class QmpServer::Impl {
       clients_.clear();
       loop_->remove(listener_.get());
       listener_.reset();
-      ::unlink(options_.socket_path.c_str());
+      if (!options_.socket_path.empty()) ::unlink(options_.socket_path.c_str());
       loop_->stop();
     });
     // Called from a command on the monitor thread itself (VmControl::quit tearing down at once):

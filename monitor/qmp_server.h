@@ -14,10 +14,14 @@ namespace corvid::monitor {
 
 struct QmpServerOptions {
   std::string socket_path;  // unix socket; an existing socket file is replaced
+  // tcp:HOST:PORT instead (socket_path empty): HOST empty = every address, port 0 = any.
+  std::string tcp_host;
+  int tcp_port = -1;
   size_t max_clients = 16;  // further connections get one error line and are closed
 };
 
-// Parses the --qmp argument: "unix:PATH,server[,wait=off][,nowait]". corvid never waits for a
+// Parses the --qmp argument: "unix:PATH,server[,wait=off][,nowait]" or
+// "tcp:[HOST]:PORT,server[,...]" (QEMU's chardev syntax). corvid never waits for a
 // client before starting the guest (QEMU's wait=off), so "wait=on" is refused.
 Result<QmpServerOptions> parse_qmp_option(std::string_view text);
 

@@ -22,9 +22,48 @@ TEST(ParseQmpOption, AcceptsQemuSpellings) {
   EXPECT_TRUE(parse_qmp_option("unix:/tmp/q.sock,server"));
 }
 
+TEST(ParseQmpOption, TcpAsQemuSpellsIt) {
+  auto o = parse_qmp_option("tcp:localhost:4444,server,nowait");
+  ASSERT_TRUE(o) << o.error().to_string();
+  EXPECT_EQ(o->socket_path, "");
+  EXPECT_EQ(o->tcp_host, "localhost");
+  EXPECT_EQ(o->tcp_port, 4444);
+  auto any = parse_qmp_option("tcp::4445,server=on,wait=off");
+  ASSERT_TRUE(any);
+  EXPECT_EQ(any->tcp_host, "");
+  EXPECT_EQ(parse_qmp_option("tcp:[::1]:4446,server")->tcp_host, "::1");
+  EXPECT_EQ(parse_qmp_option("tcp:localhost:99999,server").error().message,
+            "--qmp 'tcp:localhost:99999,server': bad port");
+  EXPECT_FALSE(parse_qmp_option("tcp:localhost,server"));
+  EXPECT_FALSE(parse_qmp_option("tcp:localhost:4444"));
+}
+
+TEST(QmpServerTcp, ServesQmpOnALoopbackPort) {
+  FakeVm vm;
+  std::unique_ptr<QmpServer> server;
+  int port = 0;
+  // A free port near a per-process base: a busy one is simply skipped.
+  for (int i = 0; i < 50 && !server; ++i) {
+    port = 20000 + (::getpid() * 7 + i * 131) % 40000;
+    auto s = QmpServer::start({.tcp_host = "127.0.0.1", .tcp_port = port}, vm);
+    if (s) server = std::move(*s);
+  }
+  ASSERT_TRUE(server) << "no free loopback port";
+  QmpTestClient c;
+  ASSERT_TRUE(c.connect_tcp(port));
+  auto greeting = c.line();
+  ASSERT_TRUE(greeting);
+  EXPECT_EQ(greeting->rfind("{\"QMP\": {\"version\": ", 0), 0u) << *greeting;
+  ASSERT_TRUE(c.send("{\"execute\":\"qmp_capabilities\"}\n"));
+  EXPECT_EQ(c.line(), "{\"return\": {}}");
+  ASSERT_TRUE(c.send("{\"execute\":\"query-target\"}\n"));
+  EXPECT_EQ(c.line(), "{\"return\": {\"arch\": \"x86_64\"}}");
+}
+
 TEST(ParseQmpOption, RefusesWhatCorvidDoesNotDo) {
-  EXPECT_EQ(parse_qmp_option("tcp:localhost:4444,server").error().message,
-            "--qmp 'tcp:localhost:4444,server': expected unix:PATH,server");
+  EXPECT_EQ(parse_qmp_option("telnet:localhost:4444,server").error().message,
+            "--qmp 'telnet:localhost:4444,server': expected unix:PATH,server or "
+            "tcp:[HOST]:PORT,server");
   EXPECT_EQ(parse_qmp_option("unix:/tmp/q.sock").error().message,
             "--qmp 'unix:/tmp/q.sock': corvid only listens (add ',server')");
   EXPECT_EQ(parse_qmp_option("unix:/tmp/q.sock,server,wait=on").error().message,
