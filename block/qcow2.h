@@ -187,6 +187,11 @@ class Device final : public ImageDriver {
                     uint8_t* out);
   Result<> zero_clusters(uint64_t offset, uint64_t len, ZeroMode mode);
   bool reads_as_zero(uint64_t offset, uint64_t len);
+  // Whether [offset, offset + len) reads as zeroes through the whole backing chain.
+  bool chain_reads_zero(uint64_t offset, uint64_t len);
+  // Zeroes the part [offset, offset + len) of one cluster: when the rest of the cluster reads
+  // as zero and it holds no data, the whole cluster gets the zero flag (v3), else zero bytes.
+  Result<> zero_partial_cluster(uint64_t offset, uint64_t len, bool may_unmap);
   void data_request_done();
   Result<> write_zeroes_sync(uint64_t offset, uint64_t len, bool may_unmap);
   Result<> read_sync_chain(uint64_t offset, uint8_t* buf, uint64_t len);

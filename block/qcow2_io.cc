@@ -450,24 +450,64 @@ Result<> Device::zero_clusters(uint64_t offset, uint64_t len, ZeroMode mode) {
   return {};
 }
 
+bool Device::chain_reads_zero(uint64_t offset, uint64_t len) {
+  while (len > 0) {
+    auto st = status(offset, len);
+    if (!st || !st->zero || st->length == 0) return false;
+    uint64_t n = std::min(len, st->length);
+    offset += n;
+    len -= n;
+  }
+  return true;
+}
+
+Result<> Device::zero_partial_cluster(uint64_t offset, uint64_t len, bool may_unmap) {
+  if (len == 0) return {};
+  // As QEMU's qcow2_co_pwrite_zeroes: a cluster without data of its own whose remainder
+  // already reads as zero (through the backing chain) becomes a zero cluster as a whole.
+  const uint64_t c = offset & ~(cluster_size_ - 1);
+  const uint64_t ce = std::min(c + cluster_size_, header_.size);
+  if (header_.version >= 3) {
+    auto x = map(c, ce - c);
+    if (x && x->length >= ce - c &&
+        (x->type == ClusterType::kUnallocated || x->type == ClusterType::kZeroPlain ||
+         x->type == ClusterType::kZeroAlloc) &&
+        chain_reads_zero(c, offset - c) && chain_reads_zero(offset + len, ce - offset - len)) {
+      return zero_clusters(c, ce - c, may_unmap ? ZeroMode::kZeroUnmap : ZeroMode::kZero);
+    }
+  }
+  // Otherwise zero bytes are written, allocating the cluster, as QEMU's fallback does.
+  std::vector<uint8_t> zeros(len, 0);
+  iovec v{zeros.data(), len};
+  return write_allocating(offset, &v, 1, len);
+}
+
 Result<> Device::write_zeroes_sync(uint64_t offset, uint64_t len, bool may_unmap) {
   const uint64_t end = offset + len;
   uint64_t a = (offset + cluster_size_ - 1) & ~(cluster_size_ - 1);
   uint64_t b = end & ~(cluster_size_ - 1);
   if (end == header_.size) b = end;  // the image's last, partial cluster counts as whole
-  std::vector<uint8_t> zeros;
-  auto write_zero_bytes = [&](uint64_t o, uint64_t n) -> Result<> {
-    if (n == 0 || reads_as_zero(o, n)) return {};
-    zeros.assign(n, 0);
-    iovec v{zeros.data(), n};
-    return write_allocating(o, &v, 1, n);
-  };
-  if (a >= b) return write_zero_bytes(offset, len);
-  CORVID_TRY_VOID(write_zero_bytes(offset, a - offset));
-  CORVID_TRY_VOID(write_zero_bytes(b, end - b));
+  if (a >= b) {
+    // No whole cluster: one partial cluster, or the tail of one and the head of the next.
+    const uint64_t split = std::min(end, a);
+    CORVID_TRY_VOID(zero_partial_cluster(offset, split - offset, may_unmap));
+    return zero_partial_cluster(split, end - split, may_unmap);
+  }
+  CORVID_TRY_VOID(zero_partial_cluster(offset, a - offset, may_unmap));
+  CORVID_TRY_VOID(zero_partial_cluster(b, end - b, may_unmap));
   if (header_.version < 3) {
     // v2 has no zero flag: unallocated clusters read as zeros only without a backing file.
-    if (backing_) return write_zero_bytes(a, b - a);
+    if (backing_) {
+      if (reads_as_zero(a, b - a)) return {};
+      std::vector<uint8_t> zeros(std::min<uint64_t>(b - a, 1 << 20), 0);
+      for (uint64_t o = a; o < b;) {
+        const uint64_t n = std::min<uint64_t>(b - o, zeros.size());
+        iovec v{zeros.data(), n};
+        CORVID_TRY_VOID(write_allocating(o, &v, 1, n));
+        o += n;
+      }
+      return {};
+    }
     return zero_clusters(a, b - a, ZeroMode::kDiscard);
   }
   return zero_clusters(a, b - a, may_unmap ? ZeroMode::kZeroUnmap : ZeroMode::kZero);

@@ -37,10 +37,16 @@ Result<> Device::grow(uint64_t new_size, const std::string& prealloc) {
   const uint64_t old_size = header_.size;
   const uint64_t l1_cover = cluster_size_ * l2_entries_;
   CORVID_TRY_VOID(grow_l1(new_size / l1_cover + (new_size % l1_cover != 0), true));
-  if (prealloc == "metadata") {
-    CORVID_TRY_VOID(preallocate_metadata(old_size, new_size));
-  } else if (prealloc == "falloc" || prealloc == "full") {
-    CORVID_TRY_VOID(preallocate_data(old_size, new_size, prealloc == "full"));
+  // Preallocation starts at the first whole new cluster: the old last cluster may hold data,
+  // here or in the backing file, that a fresh cluster would hide; its new tail is zeroed below.
+  const uint64_t old_end_cluster = (old_size + cluster_size_ - 1) & ~(cluster_size_ - 1);
+  const uint64_t partial_end = std::min(new_size, old_end_cluster);
+  if (old_end_cluster < new_size) {
+    if (prealloc == "metadata") {
+      CORVID_TRY_VOID(preallocate_metadata(old_end_cluster, new_size));
+    } else if (prealloc == "falloc" || prealloc == "full") {
+      CORVID_TRY_VOID(preallocate_data(old_end_cluster, new_size, prealloc == "full"));
+    }
   }
   uint8_t be[8];
   store_be64(be, new_size);
@@ -50,11 +56,9 @@ Result<> Device::grow(uint64_t new_size, const std::string& prealloc) {
   // The grown area must read as zeroes. Where a backing file is long enough to show through,
   // it is zeroed explicitly (QEMU's bdrv_co_truncate does the same); without one only the tail
   // of the old last cluster needs it, which may still hold data from before a shrink.
-  if (prealloc == "off") {
-    uint64_t zero_end = std::min(new_size, (old_size + cluster_size_ - 1) & ~(cluster_size_ - 1));
-    if (backing_ && backing_->size() > old_size) zero_end = new_size;
-    if (zero_end > old_size) CORVID_TRY_VOID(write_zeroes_sync(old_size, zero_end - old_size, false));
-  }
+  uint64_t zero_end = partial_end;
+  if (prealloc == "off" && backing_ && backing_->size() > old_size) zero_end = new_size;
+  if (zero_end > old_size) CORVID_TRY_VOID(write_zeroes_sync(old_size, zero_end - old_size, false));
   return {};
 }
 

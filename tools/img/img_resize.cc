@@ -23,6 +23,7 @@ int cmd_resize(int argc, char** argv) {
                                  {nullptr, 0, nullptr, 0}};
   std::string fmt;
   bool quiet = false, shrink = false;
+  std::string prealloc = "off";
   optind = 0;
   opterr = 0;
   for (int c; (c = getopt_long(argc, argv, ":f:hq", kLong, nullptr)) != -1;) {
@@ -41,8 +42,12 @@ int cmd_resize(int argc, char** argv) {
         shrink = true;
         break;
       case kPrealloc:
-        if (std::strcmp(optarg, "off") != 0)
-          return usage_error("Invalid preallocation mode '{}'", optarg);
+        if (std::strcmp(optarg, "off") != 0 && std::strcmp(optarg, "metadata") != 0 &&
+            std::strcmp(optarg, "falloc") != 0 && std::strcmp(optarg, "full") != 0) {
+          report("Invalid preallocation mode '{}'", optarg);
+          return 1;
+        }
+        prealloc = optarg;
         break;
       case 'h':
         return usage_error("resize [-f fmt] [--shrink] [-q] filename [+ | -]size");
@@ -75,6 +80,10 @@ int cmd_resize(int argc, char** argv) {
     }
     target = current - *n;
   }
+  if (prealloc != "off" && target < current) {
+    report("Preallocation can only be used for growing images");
+    return 1;
+  }
   if (target < current && !shrink) {
     report("Use the --shrink option to perform a shrink operation.");
     report(
@@ -82,7 +91,8 @@ int cmd_resize(int argc, char** argv) {
         "Before performing such an operation, make sure there is no important data there.");
     return 1;
   }
-  auto r = block::resize_image(*dev, target, shrink);
+  auto r = prealloc == "off" ? block::resize_image(*dev, target, shrink)
+                             : block::truncate_image(*dev, target, shrink, prealloc);
   if (!r) {
     report("{}", r.error().message);
     return 1;
