@@ -112,7 +112,9 @@ Result<Header> parse_header(const uint8_t* buf, size_t len, size_t* need) {
   uint64_t ext_end = h.backing_file_offset ? h.backing_file_offset : cs;
   const uint8_t* feature_table = nullptr;
   size_t feature_table_len = 0;
-  for (uint64_t off = h.header_length; off + 8 <= ext_end;) {
+  for (uint64_t off = h.header_length; off < ext_end;) {
+    // An extension header that does not fit before the end is an error, as in QEMU.
+    if (ext_end - off < 8) return make_error(EINVAL, "Header extension too large");
     uint32_t magic = load_be32(buf + off);
     uint32_t elen = load_be32(buf + off + 4);
     off += 8;

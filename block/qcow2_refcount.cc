@@ -299,7 +299,8 @@ Result<> Device::update_refcount(uint64_t offset, uint64_t length, int64_t adden
       nrc = rc - static_cast<uint64_t>(-addend);
     } else {
       if (max - rc < static_cast<uint64_t>(addend)) {
-        failure = Error{ERANGE, fmt::format("refcount of cluster {} would overflow", ci)};
+        // EINVAL, as QEMU's update_refcount reports an overflow (qemu-img prints the errno).
+        failure = Error{EINVAL, fmt::format("refcount of cluster {} would overflow", ci)};
         failed = true;
         break;
       }

@@ -90,10 +90,10 @@ Result<> read_sources(const std::vector<std::unique_ptr<block::BlockDevice>>& so
 }
 
 // convert -c: every target cluster holding non-zero data is written compressed; zero clusters
-// stay unallocated (or are zeroed on an existing target).
+// stay unallocated (or are zeroed on an existing target), unless -S 0 asks for every cluster.
 Result<> copy_compressed(const std::vector<std::unique_ptr<block::BlockDevice>>& sources,
-                         block::BlockDevice& dst, bool target_is_new, uint64_t total,
-                         Progress& bar) {
+                         block::BlockDevice& dst, bool target_is_new, bool write_zero_clusters,
+                         uint64_t total, Progress& bar) {
   uint64_t cs = block::cluster_size_of(dst).value_or(65536);
   std::vector<uint8_t> buf(cs);
   for (uint64_t off = 0; off < total; off += cs) {
@@ -102,7 +102,7 @@ Result<> copy_compressed(const std::vector<std::unique_ptr<block::BlockDevice>>&
     if (!r)
       return errorf(r.error().code, "error while reading at byte {}: {}", off,
                     error_text(r.error()));
-    if (all_zero(buf.data(), n)) {
+    if (!write_zero_clusters && all_zero(buf.data(), n)) {
       if (!target_is_new) CORVID_TRY_VOID(block::write_zeroes_sync(dst, off, n, true));
     } else {
       r = block::write_compressed_sync(dst, off, buf.data(), n);
@@ -205,6 +205,10 @@ int cmd_convert(int argc, char** argv) {
     }
   }
   if (quiet) progress = false;
+  if (no_create && !option_args.empty()) {
+    report("-o has no effect when skipping image creation");
+    return 1;
+  }
   if (argc - optind < 2) {
     report("Must specify image file name");
     return 1;
@@ -269,7 +273,9 @@ int cmd_convert(int argc, char** argv) {
   oo.cache = dst_cache;
   // With a backing file the target is opened with it: partial-cluster writes copy the rest of
   // the cluster from the backing file, which must show through everywhere else.
-  oo.no_backing = !target_has_backing;
+  // An existing target (-n) is opened as it is, backing file included: its unallocated
+  // clusters do not read as zeroes when a backing file shows through.
+  oo.no_backing = !target_has_backing && !no_create;
   auto dst = open_or_report(out_path, oo);
   if (!dst) return 1;
   if (no_create && dst->size() < total) {
@@ -280,7 +286,7 @@ int cmd_convert(int argc, char** argv) {
   // A new image reads as zeroes (zero runs may stay unallocated) unless it has a backing file.
   const bool zero_init = !no_create && !target_has_backing;
   if (compress) {
-    auto r = copy_compressed(sources, *dst, zero_init, total, bar);
+    auto r = copy_compressed(sources, *dst, zero_init, sparse == 0, total, bar);
     if (!r) {
       report("{}", r.error().message);
       return 1;

@@ -75,6 +75,12 @@ bool check_options(const std::string& path, const OptionSpec (&specs)[N],
       }
       return false;
     }
+    // refcount_bits is a number option in QEMU (qemu_strtou64: "-1" wraps around), checked
+    // for its range only by the format driver after the Formatting line.
+    if (key == "refcount_bits" && value.size() > 1 && value[0] == '-' &&
+        value.find_first_not_of("0123456789", 1) == std::string::npos) {
+      continue;
+    }
     if (spec->is_size) {
       auto n = parse_size(value);
       if (!n) {

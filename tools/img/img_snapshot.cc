@@ -66,7 +66,10 @@ int cmd_snapshot(int argc, char** argv) {
     }
     case 'c':
       r = block::create_snapshot(*dev, name);
-      if (!r) report("Could not create snapshot '{}': {}", name, r.error().message);
+      // qemu-img prints the errno of a failed snapshot creation, not a message.
+      if (!r)
+        report("Could not create snapshot '{}': -{} ({})", name, r.error().code ? r.error().code : EIO,
+               error_text(r.error()));
       break;
     case 'a':
       r = block::apply_snapshot(*dev, name);
