@@ -12,11 +12,13 @@
 #include "hw/acpi/tables.h"
 #include "hw/boot/boot_image.h"
 #include "hw/char/serial8250.h"
+#include "hw/fw_cfg/fw_cfg.h"
 #include "hw/machine_devices.h"
 #include "hw/misc/debug_exit.h"
 #include "hw/misc/i8042.h"
 #include "hw/pci/pci_host.h"
 #include "hw/rtc/cmos_rtc.h"
+#include "hw/testdev/pc_testdev.h"
 #include "hw/x86/memory_map.h"
 #include "hw/x86/mptable.h"
 #include "hw/x86/reset_vector.h"
@@ -72,6 +74,8 @@ struct Machine::Impl {
   std::unique_ptr<DebugExit> debug_exit;
   std::unique_ptr<I8042> i8042;
   std::unique_ptr<CmosRtc> rtc;
+  std::unique_ptr<FwCfg> fw_cfg;
+  std::unique_ptr<PcTestdev> testdev;
   std::unique_ptr<PciHost> pci;
   std::unique_ptr<acpi::AcpiRegisters> acpi;
   MachineDevices devices;  // virtio devices and their disks
@@ -182,6 +186,19 @@ Result<> Machine::build_devices(CharBackend* serial) {
                                 irq);
   CORVID_TRY_VOID(pio_.add(CmosRtc::kBasePort, CmosRtc::kPortCount, impl_->rtc.get(), "rtc"));
   CORVID_TRY_VOID(impl_->rtc->start_timer(loop_.get()));
+  impl_->fw_cfg = std::make_unique<FwCfg>(
+      FwCfg::Config{options_.memory_bytes, static_cast<uint16_t>(options_.vcpus)});
+  CORVID_TRY_VOID(pio_.add(FwCfg::kBasePort, FwCfg::kPortCount, impl_->fw_cfg.get(), "fw_cfg"));
+  // QEMU's pc-testdev, beside debug-exit: the two devices bare-metal CPU test programs expect.
+  impl_->testdev = std::make_unique<PcTestdev>(irq);
+  auto* td = impl_->testdev.get();
+  CORVID_TRY_VOID(pio_.add(PcTestdev::kDataPort, 4, td->data(), "pc-testdev"));
+  CORVID_TRY_VOID(pio_.add(PcTestdev::kFlushPort, 4, td->flush(), "pc-testdev-flush"));
+  CORVID_TRY_VOID(pio_.add(PcTestdev::kBytePort, 4, td->data(), "pc-testdev-byte"));
+  CORVID_TRY_VOID(
+      pio_.add(PcTestdev::kIrqBase, PcTestdev::kIrqLines, td->irq_lines(), "pc-testdev-irq"));
+  CORVID_TRY_VOID(
+      mmio_.add(PcTestdev::kIomemBase, PcTestdev::kIomemSize, td->iomem(), "pc-testdev-iomem"));
   // What the FADT (IAPC_BOOT_ARCH, CENTURY) and the DSDT (PNP0B00, PNP0303) announce.
   desc_.legacy.cmos_rtc = true;
   desc_.legacy.rtc_century = CmosRtc::kCenturyIndex;

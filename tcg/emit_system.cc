@@ -26,6 +26,49 @@ int seg_index(ZydisRegister r) {
   }
 }
 
+// ENTER imm16, imm8 (SDM Vol. 2A "ENTER"): push rBP; with a nesting level L > 0 copy L-1 frame
+// pointers from the enclosing frame and push the new one; rBP = the frame, rSP -= imm16. rBP
+// steps and all stack addresses wrap at the stack-address size. Every memory access comes before
+// the register writes, so a fault leaves rSP and rBP as they were. Like Intel CPUs, the space
+// allocated below the frame is not probed.
+void helper_enter_nested(Cpu& cpu, const Op& op) {
+  CpuState& s = cpu.s_;
+  unsigned size = op.size, ss = static_cast<unsigned>(op.imm2 >> 8), level = op.imm2 & 31;
+  uint64_t mask = ss == 8 ? ~0ull : ss == 4 ? 0xffffffffull : 0xffff;
+  auto linear = [&](uint64_t a) { return ss == 8 ? a : (s.seg[kSs].base + a) & 0xffffffffull; };
+  uint64_t rsp = (s.gpr[4] - size) & mask, rbp = s.gpr[5];
+  cpu.store_slow(linear(rsp), size, rbp, &op);
+  uint64_t frame = rsp;
+  for (unsigned i = 1; i < level; ++i) {
+    rbp = (rbp - size) & mask;
+    uint64_t v = cpu.load_slow(linear(rbp), size, &op);
+    rsp = (rsp - size) & mask;
+    cpu.store_slow(linear(rsp), size, v, &op);
+  }
+  rsp = (rsp - size) & mask;
+  cpu.store_slow(linear(rsp), size, frame, &op);
+  slot(cpu, op.d) = frame;  // rSP ends at frame - level * size
+}
+
+void emit_enter(Emitter& e) {
+  unsigned size = e.osize(), ss = e.stack_size();
+  uint64_t alloc = e.op[0].imm.value.u & 0xffff;
+  unsigned level = e.op[1].imm.value.u & 31;
+  uint32_t frame, rsp;
+  if (level == 0) {
+    rsp = e.alu_nf(kSub, gpr_offset(4), e.movi(size), ss);
+    e.store(e.stack_addr(rsp), gpr_offset(5), size);
+    frame = rsp;
+  } else {
+    frame = e.temp();
+    e.helper(helper_enter_nested, frame, 0, 0, 0, static_cast<int64_t>(ss << 8 | level));
+    rsp = e.alu_nf(kSub, frame, e.movi(static_cast<uint64_t>(size) * level), ss);
+  }
+  rsp = e.alu_nf(kSub, rsp, e.movi(alloc), ss);
+  e.set_gpr(5, frame, size);
+  e.set_gpr(4, rsp, ss);
+}
+
 void require_cpl0(Cpu& cpu, const Op& op) {
   if (cpu.s_.cpl != 0) cpu.raise(kGp, 0, &op);
 }
@@ -413,6 +456,9 @@ bool emit_system(Emitter& e) {
     }
     case ZYDIS_MNEMONIC_SWAPGS:
       e.helper(helper_swapgs);
+      return true;
+    case ZYDIS_MNEMONIC_ENTER:
+      emit_enter(e);
       return true;
     case ZYDIS_MNEMONIC_UD0:
     case ZYDIS_MNEMONIC_UD1:

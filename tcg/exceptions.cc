@@ -133,6 +133,12 @@ void Cpu::deliver(uint8_t vector, bool has_error, uint32_t error, bool software,
   if (new_cpl > s.cpl) throw GuestFault{kGp, true, sel & ~3u};
 
   uint64_t old_rflags = read_rflags(s);
+  // Faults push RF = 1 so that returning to the faulting instruction does not re-trigger an
+  // instruction breakpoint (SDM Vol. 3 §17.3.1.1); traps (#DB, #BP, #OF), NMI, #MC and
+  // interrupts push RF as it is.
+  if (!software && vector < 32 && vector != kDb && vector != kNmi && vector != kBp &&
+      vector != kOf && vector != 18 /* #MC */)
+    old_rflags |= kFlagRf;
   uint16_t old_ss = s.seg[kSs].selector, old_cs = s.seg[kCs].selector;
   uint64_t old_rsp = s.gpr[4];
   Segment new_ss = s.seg[kSs];
@@ -224,7 +230,10 @@ void interrupt_return(Cpu& cpu, unsigned size, const Op* op) {
       new_ss = segment_from_descriptor(read_descriptor(cpu, ss, op), ss);
     }
   }
-  uint64_t mask = size == 2 ? 0xffff : 0x257fd5;
+  // RF only suppresses instruction breakpoints for the instruction IRET returns to, and the CPU
+  // clears it once that retires (SDM Vol. 3 §17.3.1.1); corvid has no instruction breakpoints,
+  // so RF is dropped at once (a fault's handler returns with the RF its frame holds).
+  uint64_t mask = size == 2 ? 0xffff : 0x257fd5 & ~kFlagRf;
   write_rflags(cpu, fl, mask);
   s.seg[kCs] = new_cs;
   s.seg[kSs] = new_ss;

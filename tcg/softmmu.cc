@@ -39,6 +39,11 @@ uint64_t Cpu::translate(uint64_t va, Access access, bool supervisor, const Op* o
   bool user = !supervisor && s_.cpl == 3;
   bool write = access == Access::kWrite;
   bool exec = access == Access::kExec;
+  // In IA-32e mode a non-canonical linear address faults before any page walk (SDM Vol. 1
+  // §3.3.7.1): #GP(0), where hardware would give #SS(0) for a stack-segment reference (the softmmu
+  // does not know the segment; QEMU's TCG reports #GP as well).
+  if (long_mode_active(s_) && static_cast<uint64_t>(static_cast<int64_t>(va << 16) >> 16) != va)
+    raise(kGp, 0, op);
   if (!(s_.cr0 & kCr0Pg)) return long_mode_active(s_) ? va : (va & 0xffffffffull);
 
   bool nxe = s_.efer & kEferNxe;
