@@ -66,8 +66,8 @@ Result<> create_raw(const std::string& path, const CreateOptions& options) {
       if (value != "off" && value != "falloc" && value != "full")
         return errorf(EINVAL, "Parameter 'preallocation' does not accept value '{}'", value);
       prealloc = value;
-    } else if (key == "size") {
-      continue;
+    } else if (key == "size" || key == "extent_size_hint" || key == "nocow") {
+      continue;  // allocation hints for the host file system; corvid leaves them to it
     } else {
       return errorf(EINVAL, "Invalid parameter '{}'", key);
     }
@@ -81,6 +81,12 @@ Result<> create_raw(const std::string& path, const CreateOptions& options) {
   if (prealloc == "falloc" && size > 0) {
     if (::posix_fallocate(fd.get(), 0, static_cast<off_t>(size)) != 0)
       return errno_error("Could not preallocate data for the new file");
+  }
+  if (prealloc != "full" && size > 0) {
+    // Like QEMU's file-posix, the first block is written (zeroes) so that probing the O_DIRECT
+    // alignment later finds data there; failures are ignored, as there.
+    std::vector<char> zeros(std::min<uint64_t>(size, size < 4096 ? 512 : 4096));
+    (void)!::pwrite(fd.get(), zeros.data(), zeros.size(), 0);
   } else if (prealloc == "full") {
     std::vector<char> zeros(1 << 20);
     for (uint64_t off = 0; off < size; off += zeros.size()) {

@@ -1,6 +1,14 @@
 // The qcow2-specific entry points of block/image.h and block/check.h, dispatched from the
 // generic BlockDevice.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "base/unique_fd.h"
 
 #include "block/check.h"
 #include "block/image.h"
@@ -22,8 +30,31 @@ Result<> truncate_image(BlockDevice& device, uint64_t new_size, bool shrink,
                         const std::string& prealloc) {
   if (auto* q = dynamic_cast<qcow2::Device*>(&device))
     return q->truncate(new_size, shrink, prealloc);
-  if (prealloc != "off") return errorf(ENOTSUP, "Unsupported preallocation mode '{}'", prealloc);
-  return resize_image(device, new_size, shrink);
+  if (prealloc == "off") return resize_image(device, new_size, shrink);
+  // A raw file (QEMU's file-posix): falloc reserves the grown range, full writes zeroes there.
+  if (prealloc != "falloc" && prealloc != "full")
+    return errorf(ENOTSUP, "Unsupported preallocation mode: {}", prealloc);
+  const uint64_t old_size = device.size();
+  const std::string path = CORVID_TRY(block_status(device, 0, 1)).file;  // the raw file's name
+  CORVID_TRY_VOID(resize_image(device, new_size, shrink));
+  if (new_size <= old_size) return {};
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return errno_error("Could not open '{}'", path);
+  if (prealloc == "falloc") {
+    int r = ::posix_fallocate(fd.get(), static_cast<off_t>(old_size),
+                              static_cast<off_t>(new_size - old_size));
+    if (r != 0) return errorf(r, "Could not preallocate new data: {}", std::strerror(r));
+    return {};
+  }
+  std::vector<char> zeros(std::min<uint64_t>(new_size - old_size, 1 << 20));
+  for (uint64_t off = old_size; off < new_size;) {
+    size_t n = std::min<uint64_t>(zeros.size(), new_size - off);
+    ssize_t w = ::pwrite(fd.get(), zeros.data(), n, static_cast<off_t>(off));
+    if (w <= 0) return errno_error("Could not write zeros for preallocation");
+    off += static_cast<uint64_t>(w);
+  }
+  if (::fsync(fd.get()) < 0) return errno_error("Could not flush preallocated data");
+  return {};
 }
 
 Result<> create_snapshot(BlockDevice& device, const std::string& name) {

@@ -109,6 +109,7 @@ class RawDevice final : public ImageDriver {
     }
     if (static_cast<uint64_t>(data) > offset) {
       st.zero = true;
+      st.host_offset = offset;  // a hole still maps 1:1 onto the file (QEMU prints its offset)
       st.length = std::min<uint64_t>(length, static_cast<uint64_t>(data) - offset);
       return st;
     }

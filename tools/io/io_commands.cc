@@ -267,7 +267,17 @@ const Command kCommands[] = {
      "writes a number of bytes at a specified offset"},
 };
 
+// qemu-io's one-letter alternative names (cmdinfo_t.altname).
+const struct {
+  const char* alias;
+  const char* name;
+} kAltNames[] = {{"r", "read"},     {"w", "write"},  {"f", "flush"},
+                 {"t", "truncate"}, {"l", "length"}, {"i", "info"},
+                 {"d", "discard"},  {"a", "alloc"},  {"?", "help"}};
+
 const Command* find_command(const char* name) {
+  for (const auto& alt : kAltNames)
+    if (std::strcmp(alt.alias, name) == 0) name = alt.name;
   for (const auto& c : kCommands)
     if (std::strcmp(c.name, name) == 0) return &c;
   return nullptr;
