@@ -148,15 +148,6 @@ void helper_mul1(Cpu& cpu, const Op& op) {
   }
 }
 
-void helper_imul2(Cpu& cpu, const Op& op) {
-  unsigned size = op.size;
-  __int128 sp = static_cast<__int128>(sign_extend(slot(cpu, op.a), size)) *
-                sign_extend(slot(cpu, op.b), size);
-  uint64_t lo = static_cast<uint64_t>(sp) & size_mask(size);
-  set_mul_flags(cpu.s_, lo, size, static_cast<__int128>(sign_extend(lo, size)) != sp);
-  slot(cpu, op.d) = lo;
-}
-
 void helper_div(Cpu& cpu, const Op& op) {
   CpuState& s = cpu.s_;
   unsigned size = op.size, bits = size * 8;
@@ -391,10 +382,14 @@ bool emit_alu(Emitter& e) {
         unsigned size = e.opsize(0);
         uint32_t a = in.operand_count_visible == 3 ? e.read(1) : e.read(0);
         uint32_t b = in.operand_count_visible == 3 ? e.read(2, size) : e.read(1, size);
-        uint32_t d = e.temp();
-        e.helper(helper_imul2, d, a, b);
-        e.block.ops.back().size = static_cast<uint8_t>(size);
-        e.write(0, d);
+        Op o;
+        o.kind = IrKind::kMul;
+        o.d = e.temp();
+        o.a = a;
+        o.b = b;
+        o.size = static_cast<uint8_t>(size);
+        e.emit(o);
+        e.write(0, o.d);
       }
       return true;
     case ZYDIS_MNEMONIC_CBW:

@@ -14,20 +14,29 @@ inline uint64_t& R(Cpu& cpu, uint32_t off) {
   return *reinterpret_cast<uint64_t*>(reinterpret_cast<char*>(&cpu.s_) + off);
 }
 
+// Runs the next op of the block as a tail call: the compiler makes it one indirect jump per
+// handler (better predicted than a single shared call site, and no call/return pair). Only
+// straight-line ops do this, so even without tail-call optimisation the native stack grows by at
+// most one block's ops; block-ending ops return to the loop in Cpu::execute_block.
+inline const Op* next_op(Cpu& cpu, const Op* op) {
+  ++op;
+  return op->fn(cpu, op);
+}
+
 const Op* h_movi(Cpu& cpu, const Op* op) {
   R(cpu, op->d) = op->imm;
-  return op + 1;
+  return next_op(cpu, op);
 }
 const Op* h_mov(Cpu& cpu, const Op* op) {
   R(cpu, op->d) = R(cpu, op->a);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 template <unsigned N, bool Hi>
 const Op* h_getreg(Cpu& cpu, const Op* op) {
   uint64_t v = R(cpu, op->a);
   R(cpu, op->d) = Hi ? (v >> 8) & 0xff : v & size_mask(N);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 template <unsigned N, bool Hi>
@@ -45,13 +54,43 @@ const Op* h_setreg(Cpu& cpu, const Op* op) {
   } else {
     r = v;
   }
-  return op + 1;
+  return next_op(cpu, op);
 }
 
-template <unsigned N, AluOp A>
+// CF without the general flag computation for the producers adc/sbb chains see (add, sub, adc,
+// sbb, logic ops), else the general path.
+inline uint64_t fast_carry(const CpuState& s) {
+  uint32_t kind = s.cc_op >> 2;
+  uint64_t m = size_mask(1u << (s.cc_op & 3));
+  uint64_t dst = s.cc_dst & m, src = s.cc_src & m;
+  switch (kind) {
+    case kCcAdd:
+      return dst < src;
+    case kCcSub:
+      return ((dst + src) & m) < src;
+    case kCcAdc:
+      return (s.cc_src2 & 1) ? dst <= src : dst < src;
+    case kCcSbb: {
+      uint64_t src1 = (dst + src + (s.cc_src2 & 1)) & m;
+      return (s.cc_src2 & 1) ? src1 <= src : src1 < src;
+    }
+    case kCcLogic:
+      return 0;
+    default:
+      return carry_flag(s);
+  }
+}
+
+// The second operand: a slot, or the op's immediate (kImmOperand, see ir.h).
+template <bool Imm>
+inline uint64_t operand_b(Cpu& cpu, const Op* op) {
+  return Imm ? static_cast<uint64_t>(op->imm) : R(cpu, op->b);
+}
+
+template <unsigned N, AluOp A, bool Imm = false>
 const Op* h_alu(Cpu& cpu, const Op* op) {
   CpuState& s = cpu.s_;
-  uint64_t a = R(cpu, op->a), b = R(cpu, op->b), r;
+  uint64_t a = R(cpu, op->a), b = operand_b<Imm>(cpu, op), r;
   constexpr uint64_t m = size_mask(N);
   switch (A) {
     case kAdd:
@@ -59,14 +98,14 @@ const Op* h_alu(Cpu& cpu, const Op* op) {
       s.cc_op = make_cc_op(kCcAdd, N);
       break;
     case kAdc: {
-      uint64_t c = carry_flag(s);
+      uint64_t c = fast_carry(s);
       r = (a + b + c) & m;
       s.cc_src2 = c;
       s.cc_op = make_cc_op(kCcAdc, N);
       break;
     }
     case kSbb: {
-      uint64_t c = carry_flag(s);
+      uint64_t c = fast_carry(s);
       r = (a - b - c) & m;
       s.cc_src2 = c;
       s.cc_op = make_cc_op(kCcSbb, N);
@@ -94,12 +133,12 @@ const Op* h_alu(Cpu& cpu, const Op* op) {
   s.cc_dst = r;
   s.cc_src = b;
   if (A != kCmp && A != kTest) R(cpu, op->d) = r;
-  return op + 1;
+  return next_op(cpu, op);
 }
 
-template <AluOp A>
+template <unsigned N, AluOp A, bool Imm>
 const Op* h_alu_nf(Cpu& cpu, const Op* op) {
-  uint64_t a = R(cpu, op->a), b = R(cpu, op->b), r;
+  uint64_t a = R(cpu, op->a), b = operand_b<Imm>(cpu, op), r;
   switch (A) {
     case kAdd:
       r = a + b;
@@ -119,12 +158,39 @@ const Op* h_alu_nf(Cpu& cpu, const Op* op) {
     case kShlNf:
       r = a << (b & 63);
       break;
-    default:
-      r = a >> (b & 63);
+    case kShrNf:
+      r = (a & size_mask(N)) >> (b & 63);
+      break;
+    default:  // kSarNf
+      r = static_cast<uint64_t>(sign_extend(a, N) >> (b & 63));
       break;
   }
-  R(cpu, op->d) = r & size_mask(op->size);
-  return op + 1;
+  R(cpu, op->d) = r & size_mask(N);
+  return next_op(cpu, op);
+}
+
+// imul r, r/m[, imm] (SDM Vol. 2 "IMUL"): CF = OF = the signed product does not fit.
+template <unsigned N, bool Flags, bool Imm>
+const Op* h_mul(Cpu& cpu, const Op* op) {
+  uint64_t a = R(cpu, op->a), b = operand_b<Imm>(cpu, op), lo;
+  bool ovf;
+  if (N == 8) {
+    int64_t p;
+    ovf = __builtin_mul_overflow(static_cast<int64_t>(a), static_cast<int64_t>(b), &p);
+    lo = static_cast<uint64_t>(p);
+  } else {
+    int64_t p = sign_extend(a, N) * sign_extend(b, N);
+    lo = static_cast<uint64_t>(p) & size_mask(N);
+    ovf = sign_extend(lo, N) != p;
+  }
+  if (Flags) {
+    CpuState& s = cpu.s_;
+    s.cc_dst = lo;
+    s.cc_src = ovf;
+    s.cc_op = make_cc_op(kCcMul, N);
+  }
+  R(cpu, op->d) = lo;
+  return next_op(cpu, op);
 }
 
 template <unsigned N, UnaryOp U>
@@ -156,24 +222,24 @@ const Op* h_unary(Cpu& cpu, const Op* op) {
       break;
   }
   R(cpu, op->d) = r;
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 // SHL/SHR/SAR with lazy flags (the common case); counts at or beyond the width of an 8/16-bit
 // operand take the general path.
-template <unsigned N, ShiftOp S>
+template <unsigned N, ShiftOp S, bool Imm = false>
 const Op* h_shift_lazy(Cpu& cpu, const Op* op) {
   constexpr unsigned bits = N * 8;
   CpuState& s = cpu.s_;
-  unsigned count = R(cpu, op->b) & (N == 8 ? 63 : 31);
+  unsigned count = operand_b<Imm>(cpu, op) & (N == 8 ? 63 : 31);
   uint64_t a = R(cpu, op->a) & size_mask(N);
   if (count == 0) {
     R(cpu, op->d) = a;
-    return op + 1;
+    return next_op(cpu, op);
   }
   if (count >= bits) {
     R(cpu, op->d) = shift_value(s, S, N, a, count);
-    return op + 1;
+    return next_op(cpu, op);
   }
   uint64_t r;
   if (S == kShl) {
@@ -193,20 +259,22 @@ const Op* h_shift_lazy(Cpu& cpu, const Op* op) {
   }
   s.cc_dst = r;
   R(cpu, op->d) = r;
-  return op + 1;
+  return next_op(cpu, op);
 }
 
-template <ShiftOp S>
+template <ShiftOp S, bool Imm>
 Handler shift_lazy(unsigned n) {
-  return n == 1   ? h_shift_lazy<1, S>
-         : n == 2 ? h_shift_lazy<2, S>
-         : n == 4 ? h_shift_lazy<4, S>
-                  : h_shift_lazy<8, S>;
+  return n == 1   ? h_shift_lazy<1, S, Imm>
+         : n == 2 ? h_shift_lazy<2, S, Imm>
+         : n == 4 ? h_shift_lazy<4, S, Imm>
+                  : h_shift_lazy<8, S, Imm>;
 }
 
+template <bool Imm>
 const Op* h_shift(Cpu& cpu, const Op* op) {
-  R(cpu, op->d) = shift_value(cpu.s_, op->cond, op->size, R(cpu, op->a), R(cpu, op->b));
-  return op + 1;
+  R(cpu, op->d) =
+      shift_value(cpu.s_, op->cond, op->size, R(cpu, op->a), operand_b<Imm>(cpu, op));
+  return next_op(cpu, op);
 }
 
 template <bool Seg>
@@ -215,52 +283,52 @@ const Op* h_ea(Cpu& cpu, const Op* op) {
   v &= size_mask(op->size);
   if (Seg) v = (v + R(cpu, op->b)) & (op->cond ? ~0ull : 0xffffffffull);
   R(cpu, op->d) = v;
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 template <unsigned N>
 const Op* h_load(Cpu& cpu, const Op* op) {
   R(cpu, op->d) = cpu.load<N>(R(cpu, op->a), op);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 template <unsigned N>
 const Op* h_store(Cpu& cpu, const Op* op) {
   cpu.store<N>(R(cpu, op->a), R(cpu, op->b), op);
   if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 const Op* h_probe_write(Cpu& cpu, const Op* op) {
   uint64_t va = R(cpu, op->a);
   const TlbEntry& e = cpu.tlb_[cpu.mmu_index_][(va >> 12) & (kTlbSize - 1)];
-  if (e.write == (va & ~0xfffull) && (va & 0xfff) <= 4096u - op->size) return op + 1;
+  if (e.write == (va & ~0xfffull) && (va & 0xfff) <= 4096u - op->size) return next_op(cpu, op);
   cpu.translate(va, Cpu::Access::kWrite, false, op);
   cpu.translate(va + op->size - 1, Cpu::Access::kWrite, false, op);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 const Op* h_extend(Cpu& cpu, const Op* op) {
   uint64_t a = R(cpu, op->a);
   R(cpu, op->d) =
       op->cond ? static_cast<uint64_t>(sign_extend(a, op->size)) : a & size_mask(op->size);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 const Op* h_setcc(Cpu& cpu, const Op* op) {
   R(cpu, op->d) = eval_condition(cpu.s_, op->cond);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 const Op* h_cmov(Cpu& cpu, const Op* op) {
   R(cpu, op->d) = eval_condition(cpu.s_, op->cond) ? R(cpu, op->b) : R(cpu, op->a);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 const Op* h_helper(Cpu& cpu, const Op* op) {
   reinterpret_cast<HelperFn>(op->imm)(cpu, *op);
   if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
-  return op + 1;
+  return next_op(cpu, op);
 }
 
 // Follows a chained link when nothing asks the main loop to look (QEMU's goto_tb + the
@@ -307,6 +375,156 @@ const Op* h_jcc(Cpu& cpu, const Op* op) {
   return nullptr;
 }
 
+// The condition `cond` after `r = a <A> b` of N bytes (SDM Vol. 1 Appendix B), straight from the
+// operands instead of through the lazy-flag state.
+template <unsigned N, AluOp A>
+inline bool alu_condition(uint64_t a, uint64_t b, uint64_t r, unsigned cond) {
+  constexpr uint64_t sb = sign_bit(N);
+  constexpr bool sub = A == kSub || A == kCmp;
+  constexpr bool add = A == kAdd;
+  bool res;
+  switch (cond >> 1) {
+    case 0:  // O
+      res = sub ? ((a ^ b) & (a ^ r) & sb) : add ? (~(a ^ b) & (a ^ r) & sb) : false;
+      break;
+    case 1:  // B
+      res = sub ? a < b : add ? r < a : false;
+      break;
+    case 2:  // E
+      res = r == 0;
+      break;
+    case 3:  // BE
+      res = sub ? a <= b : add ? (r < a || r == 0) : r == 0;
+      break;
+    case 4:  // S
+      res = r & sb;
+      break;
+    case 5:  // P
+      res = !(__builtin_popcount(r & 0xff) & 1);
+      break;
+    case 6:  // L
+      if (sub) {
+        res = sign_extend(a, N) < sign_extend(b, N);
+      } else {
+        bool of = add && (~(a ^ b) & (a ^ r) & sb);
+        res = ((r & sb) != 0) != of;
+      }
+      break;
+    default:  // LE
+      if (sub) {
+        res = sign_extend(a, N) <= sign_extend(b, N);
+      } else {
+        bool of = add && (~(a ^ b) & (a ^ r) & sb);
+        res = r == 0 || (((r & sb) != 0) != of);
+      }
+      break;
+  }
+  return res ^ (cond & 1);
+}
+
+// kAluJcc: a flag-setting ALU op and the jcc that reads its flags, in one dispatch. The flags are
+// still recorded (the successor block may read them).
+template <unsigned N, AluOp A, bool Imm>
+const Op* h_alu_jcc(Cpu& cpu, const Op* op) {
+  CpuState& s = cpu.s_;
+  constexpr uint64_t m = size_mask(N);
+  uint64_t a = R(cpu, op->a) & m;
+  uint64_t b = Imm ? (N == 8 ? static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(op->b)))
+                             : op->b)
+                   : R(cpu, op->b);
+  b &= m;
+  uint64_t r;
+  switch (A) {
+    case kAdd:
+      r = (a + b) & m;
+      s.cc_op = make_cc_op(kCcAdd, N);
+      break;
+    case kSub:
+    case kCmp:
+      r = (a - b) & m;
+      s.cc_op = make_cc_op(kCcSub, N);
+      break;
+    case kAnd:
+    case kTest:
+      r = a & b;
+      s.cc_op = make_cc_op(kCcLogic, N);
+      break;
+    case kOr:
+      r = a | b;
+      s.cc_op = make_cc_op(kCcLogic, N);
+      break;
+    default:
+      r = a ^ b;
+      s.cc_op = make_cc_op(kCcLogic, N);
+      break;
+  }
+  s.cc_dst = r;
+  s.cc_src = b;
+  if (A != kCmp && A != kTest) R(cpu, op->d) = r;
+  bool taken = alu_condition<N, A>(a, b, r, op->cond);
+  uint64_t rip = taken ? op->imm : op->imm2;
+  s.rip = rip;
+  if (const Op* next = chain(cpu, link_or_cached(cpu, taken ? op->link : op->link2, rip)))
+    return next;
+  cpu.link_from_ = op;
+  cpu.link_slot_ = taken ? 0 : 1;
+  return nullptr;
+}
+
+template <unsigned N, bool Imm>
+Handler alu_jcc_handler(unsigned a) {
+  switch (a) {
+    case kAdd:
+      return h_alu_jcc<N, kAdd, Imm>;
+    case kOr:
+      return h_alu_jcc<N, kOr, Imm>;
+    case kAnd:
+      return h_alu_jcc<N, kAnd, Imm>;
+    case kSub:
+      return h_alu_jcc<N, kSub, Imm>;
+    case kXor:
+      return h_alu_jcc<N, kXor, Imm>;
+    case kCmp:
+      return h_alu_jcc<N, kCmp, Imm>;
+    default:
+      return h_alu_jcc<N, kTest, Imm>;
+  }
+}
+
+template <bool Imm>
+Handler alu_jcc_sized(unsigned n, unsigned a) {
+  return n == 1   ? alu_jcc_handler<1, Imm>(a)
+         : n == 2 ? alu_jcc_handler<2, Imm>(a)
+         : n == 4 ? alu_jcc_handler<4, Imm>(a)
+                  : alu_jcc_handler<8, Imm>(a);
+}
+
+template <unsigned N, bool Imm>
+Handler nf_handler(unsigned a) {
+  static constexpr Handler table[] = {
+      h_alu_nf<N, kAdd, Imm>, h_alu_nf<N, kOr, Imm>,    nullptr,
+      nullptr,                h_alu_nf<N, kAnd, Imm>,   h_alu_nf<N, kSub, Imm>,
+      h_alu_nf<N, kXor, Imm>, nullptr,                  nullptr,
+      h_alu_nf<N, kShlNf, Imm>, h_alu_nf<N, kShrNf, Imm>, h_alu_nf<N, kSarNf, Imm>};
+  return table[a];
+}
+
+template <bool Imm>
+Handler nf_sized(unsigned n, unsigned a) {
+  return n == 1   ? nf_handler<1, Imm>(a)
+         : n == 2 ? nf_handler<2, Imm>(a)
+         : n == 4 ? nf_handler<4, Imm>(a)
+                  : nf_handler<8, Imm>(a);
+}
+
+template <bool Flags, bool Imm>
+Handler mul_sized(unsigned n) {
+  return n == 1   ? h_mul<1, Flags, Imm>
+         : n == 2 ? h_mul<2, Flags, Imm>
+         : n == 4 ? h_mul<4, Flags, Imm>
+                  : h_mul<8, Flags, Imm>;
+}
+
 const Op* h_jmp_ind(Cpu& cpu, const Op* op) {
   uint64_t rip = R(cpu, op->a) & size_mask(op->size);
   cpu.s_.rip = rip;
@@ -350,12 +568,20 @@ struct SetH {
   static constexpr Handler fn = h_setreg<N, false>;
 };
 
-template <unsigned N>
+template <unsigned N, bool Imm = false>
 Handler alu_handler(unsigned a) {
-  static constexpr Handler table[] = {h_alu<N, kAdd>, h_alu<N, kOr>,  h_alu<N, kAdc>,
-                                      h_alu<N, kSbb>, h_alu<N, kAnd>, h_alu<N, kSub>,
-                                      h_alu<N, kXor>, h_alu<N, kCmp>, h_alu<N, kTest>};
+  static constexpr Handler table[] = {
+      h_alu<N, kAdd, Imm>, h_alu<N, kOr, Imm>,  h_alu<N, kAdc, Imm>,
+      h_alu<N, kSbb, Imm>, h_alu<N, kAnd, Imm>, h_alu<N, kSub, Imm>,
+      h_alu<N, kXor, Imm>, h_alu<N, kCmp, Imm>, h_alu<N, kTest, Imm>};
   return table[a];
+}
+template <bool Imm>
+Handler alu_sized(unsigned n, unsigned a) {
+  return n == 1   ? alu_handler<1, Imm>(a)
+         : n == 2 ? alu_handler<2, Imm>(a)
+         : n == 4 ? alu_handler<4, Imm>(a)
+                  : alu_handler<8, Imm>(a);
 }
 template <unsigned N>
 Handler unary_handler(unsigned u) {
@@ -484,26 +710,28 @@ Handler select_handler(const Op& op) {
     case IrKind::kSetReg:
       return op.cond ? h_setreg<1, true> : by_size<SetH>(n);
     case IrKind::kAlu:
-      return n == 1   ? alu_handler<1>(op.cond)
-             : n == 2 ? alu_handler<2>(op.cond)
-             : n == 4 ? alu_handler<4>(op.cond)
-                      : alu_handler<8>(op.cond);
-    case IrKind::kAluNoFlags: {
-      static constexpr Handler t[] = {h_alu_nf<kAdd>, h_alu_nf<kOr>,    nullptr,         nullptr,
-                                      h_alu_nf<kAnd>, h_alu_nf<kSub>,   h_alu_nf<kXor>,  nullptr,
-                                      nullptr,        h_alu_nf<kShlNf>, h_alu_nf<kShrNf>};
-      return t[op.cond];
-    }
+      return op.b == kImmOperand ? alu_sized<true>(n, op.cond) : alu_sized<false>(n, op.cond);
+    case IrKind::kAluNoFlags:
+      return op.b == kImmOperand ? nf_sized<true>(n, op.cond) : nf_sized<false>(n, op.cond);
+    case IrKind::kMul:
+      if (op.b == kImmOperand) return op.cond ? mul_sized<false, true>(n) : mul_sized<true, true>(n);
+      return op.cond ? mul_sized<false, false>(n) : mul_sized<true, false>(n);
+    case IrKind::kAluJcc:
+      return (op.c & kAluJccImm) ? alu_jcc_sized<true>(n, op.c & 0xff)
+                                 : alu_jcc_sized<false>(n, op.c & 0xff);
     case IrKind::kUnary:
       return n == 1   ? unary_handler<1>(op.cond)
              : n == 2 ? unary_handler<2>(op.cond)
              : n == 4 ? unary_handler<4>(op.cond)
                       : unary_handler<8>(op.cond);
-    case IrKind::kShift:
-      if (op.cond == kShl || op.cond == kSal) return shift_lazy<kShl>(n);
-      if (op.cond == kShr) return shift_lazy<kShr>(n);
-      if (op.cond == kSar) return shift_lazy<kSar>(n);
-      return h_shift;
+    case IrKind::kShift: {
+      bool imm = op.b == kImmOperand;
+      if (op.cond == kShl || op.cond == kSal)
+        return imm ? shift_lazy<kShl, true>(n) : shift_lazy<kShl, false>(n);
+      if (op.cond == kShr) return imm ? shift_lazy<kShr, true>(n) : shift_lazy<kShr, false>(n);
+      if (op.cond == kSar) return imm ? shift_lazy<kSar, true>(n) : shift_lazy<kSar, false>(n);
+      return imm ? h_shift<true> : h_shift<false>;
+    }
     case IrKind::kEa:
       return op.b ? h_ea<true> : h_ea<false>;
     case IrKind::kLoad:

@@ -43,9 +43,22 @@ enum class IrKind : uint8_t {
   kJmpInd,      // rip = a, through the per-vCPU jump cache
   kExit,        // rip = imm, back to the main loop (mode may have changed)
   kCheckIrq,    // block entry: leave if an interrupt or stop request is pending
+  // Produced by the passes of tcg/optimize.cc (never by the emitters):
+  kMul,     // d = a * b signed (imul r, r/m[, imm]); cond=1: flags dead, skip them
+  kAluJcc,  // kAlu (AluOp in c & 0xff) then jcc on its flags: cond, imm/imm2, link/link2 as kJcc.
+            // c & kAluJccImm: the second operand is the 32-bit immediate in b (sign-extended
+            // for size 8), else the slot b.
 };
 
-enum AluOp : uint8_t { kAdd = 0, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp, kTest, kShlNf, kShrNf };
+// kAlu, kAluNoFlags, kShift, kMul: b == kImmOperand means the second operand is op.imm (already
+// truncated to the operand size, as a kMovi would have held it).
+constexpr uint32_t kImmOperand = 0xffffffffu;
+constexpr uint32_t kAluJccImm = 0x100;
+
+// kShlNf/kShrNf/kSarNf: kAluNoFlags only (shifts whose flags nobody reads; count < 64).
+enum AluOp : uint8_t {
+  kAdd = 0, kOr, kAdc, kSbb, kAnd, kSub, kXor, kCmp, kTest, kShlNf, kShrNf, kSarNf
+};
 enum UnaryOp : uint8_t { kInc = 0, kDec, kNeg, kNot };
 enum ShiftOp : uint8_t { kRol = 0, kRor, kRcl, kRcr, kShl, kShr, kSal, kSar };
 

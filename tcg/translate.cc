@@ -17,66 +17,6 @@ void unimplemented(Cpu& cpu, const Op& op) {
   helper_raise_ud(cpu, op);
 }
 
-bool is_temp(uint32_t off) {
-  return off >= temp_offset(0) && off < temp_offset(kNumTemps);
-}
-
-// Producers whose result in d is the full 64-bit value (or, with size 4, already zero-extended
-// from 32 bits, which is what a 32-bit register write stores).
-bool writes_whole_d(const Op& o, unsigned size) {
-  switch (o.kind) {
-    case IrKind::kAlu:
-      return o.cond != kCmp && o.cond != kTest && o.size == size;
-    case IrKind::kUnary:
-    case IrKind::kLoad:
-      return o.size == size;
-    case IrKind::kShift:
-    case IrKind::kAluNoFlags:
-    case IrKind::kMovi:
-    case IrKind::kExtend:
-    case IrKind::kSetcc:
-    case IrKind::kCmov:
-    case IrKind::kEa:
-      return size == 8;
-    default:
-      return false;
-  }
-}
-
-bool reads(const Op& o, uint32_t t) {
-  return o.a == t || o.b == t || o.c == t || (o.kind == IrKind::kHelper && o.d == t);
-}
-
-// "op t = ...; mov reg, t" becomes "op reg = ..." when nothing reads t afterwards: one handler
-// call fewer for most register-writing instructions. The producer is the op just before, so no
-// op that could fault moves past the register write and exceptions stay precise.
-void fold_register_moves(Block& b) {
-  std::vector<Op>& ops = b.ops;
-  std::vector<Op> out;
-  out.reserve(ops.size());
-  for (size_t i = 0; i < ops.size(); ++i) {
-    const Op& m = ops[i];
-    bool is_move = (m.kind == IrKind::kMov && m.size == 8) ||
-                   (m.kind == IrKind::kSetReg && m.size == 4 && !m.cond);
-    if (is_move && !out.empty() && is_temp(m.a) && !is_temp(m.d) && out.back().d == m.a &&
-        out.back().pc_off == m.pc_off && writes_whole_d(out.back(), m.size)) {
-      bool used = false;
-      for (size_t j = i + 1; j < ops.size() && !used; ++j) {
-        if (reads(ops[j], m.a))
-          used = true;
-        else if (ops[j].d == m.a && ops[j].kind != IrKind::kHelper)
-          break;
-      }
-      if (!used) {
-        out.back().d = m.d;
-        continue;
-      }
-    }
-    out.push_back(m);
-  }
-  ops.swap(out);
-}
-
 }  // namespace
 
 void helper_raise_ud(Cpu& cpu, const Op& op) {
@@ -496,7 +436,7 @@ Block* translate_block(Cpu& cpu, uint64_t vaddr, uint64_t paddr, uint32_t mode) 
     e.jump(pc);
   }
   block->length = static_cast<uint32_t>(pc - vaddr);
-  fold_register_moves(*block);
+  optimize_block(*block);
   return block.release();
 }
 

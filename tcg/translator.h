@@ -16,6 +16,9 @@ namespace corvid::tcg {
 // Translates the block starting at the current CpuState.rip (already known to map to paddr).
 // Raises guest faults (instruction fetch) like any access.
 Block* translate_block(Cpu& cpu, uint64_t vaddr, uint64_t paddr, uint32_t mode);
+// The IR passes (tcg/optimize.cc): folds moves, immediates and copies into their users, drops
+// dead lazy flags and fuses a block-ending compare with its jcc. Reselects every handler.
+void optimize_block(Block& block);
 
 constexpr uint32_t kZeroSlot = temp_offset(kNumTemps - 1);  // always 0: "no base/index"
 
