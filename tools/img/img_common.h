@@ -95,5 +95,6 @@ int cmd_rebase(int argc, char** argv);
 int cmd_snapshot(int argc, char** argv);
 int cmd_measure(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_dd(int argc, char** argv);
 
 }  // namespace corvid::img

@@ -32,6 +32,9 @@ const Command kCommands[] = {
      "sparse_size] [-p] [-q] [-n] filename [filename2 [...]] output_filename"},
     {"create", corvid::img::cmd_create,
      "create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]"},
+    {"dd", corvid::img::cmd_dd,
+     "dd [--image-opts] [-U] [--object objectdef] [-f fmt] [-O output_fmt] [bs=block_size] "
+     "[count=blocks] [skip=blocks] if=input of=output"},
     {"info", corvid::img::cmd_info,
      "info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename"},
     {"map", corvid::img::cmd_map,
