@@ -35,6 +35,11 @@ static void set_pte_bits(uint8_t* host, bool is64, uint64_t bits) {
   }
 }
 
+// Physical-address bits at and above MAXPHYADDR (40) that 4-level (51:40) and PAE (62:40)
+// entries must keep clear.
+constexpr uint64_t kReservedPhys4Level = 0x000fff0000000000ull;
+constexpr uint64_t kReservedPhysPae = 0x7fffff0000000000ull;
+
 uint64_t Cpu::translate(uint64_t va, Access access, bool supervisor, const Op* op) {
   bool user = !supervisor && s_.cpl == 3;
   bool write = access == Access::kWrite;
@@ -79,8 +84,12 @@ uint64_t Cpu::translate(uint64_t va, Access access, bool supervisor, const Op* o
     }
     return {host, e};
   };
-  auto account = [&](uint64_t e) {
+  // Reserved bits of a present entry fault with RSVD set (SDM Vol. 3 §4.7, Tables 4-14..4-20):
+  // physical-address bits from MAXPHYADDR (40, CPUID 0x80000008) up, PS in a PML4E, and the
+  // bits between the page offset and the frame of a 1 GiB / 2 MiB / 4 MiB page.
+  auto account = [&](uint64_t e, uint64_t reserved = 0) {
     if (!(e & kPteP)) page_fault(0);
+    if (e & reserved) page_fault(kPfP | kPfRsvd);
     if (is64 && (e & kPteNx) && !nxe) page_fault(kPfP | kPfRsvd);
     w.writable &= (e & kPteRw) != 0;
     w.user &= (e & kPteUs) != 0;
@@ -93,7 +102,11 @@ uint64_t Cpu::translate(uint64_t va, Access access, bool supervisor, const Op* o
     for (int level = 3; level >= 0; --level) {
       unsigned shift = 12 + 9 * level;
       Level l = read_entry(table + ((va >> shift) & 511) * 8);
-      account(l.entry);
+      uint64_t reserved = kReservedPhys4Level;
+      if (level == 3) reserved |= kPtePs;
+      if (level == 2 && (l.entry & kPtePs)) reserved |= 0x3fffe000ull;
+      if (level == 1 && (l.entry & kPtePs)) reserved |= 0x1fe000ull;
+      account(l.entry, reserved);
       levels[depth++] = l;
       if (level == 0 || ((l.entry & kPtePs) && level <= 2)) {
         leaf = l.entry;
@@ -111,7 +124,7 @@ uint64_t Cpu::translate(uint64_t va, Access access, bool supervisor, const Op* o
     for (int level = 1; level >= 0; --level) {
       unsigned shift = 12 + 9 * level;
       Level l = read_entry(table + ((va >> shift) & 511) * 8);
-      account(l.entry);
+      account(l.entry, kReservedPhysPae | (level == 1 && (l.entry & kPtePs) ? 0x1fe000ull : 0));
       levels[depth++] = l;
       if (level == 0 || (l.entry & kPtePs)) {
         leaf = l.entry;
@@ -124,9 +137,10 @@ uint64_t Cpu::translate(uint64_t va, Access access, bool supervisor, const Op* o
     // Legacy 32-bit paging: PD (4 MiB with CR4.PSE) -> PT.
     va &= 0xffffffffull;
     Level pde = read_entry((s_.cr3 & 0xfffff000u) + ((va >> 22) & 1023) * 4);
-    account(pde.entry);
+    bool pse_page = (pde.entry & kPtePs) && (s_.cr4 & kCr4Pse);
+    account(pde.entry, pse_page ? 1ull << 21 : 0);  // PSE-36: bits 20:13 = PA 39:32
     levels[depth++] = pde;
-    if ((pde.entry & kPtePs) && (s_.cr4 & kCr4Pse)) {
+    if (pse_page) {
       leaf = (pde.entry & 0xffc00000u) | ((pde.entry & 0x1fe000ull) << 19) | (pde.entry & 0xfff);
       leaf_size_mask = 0x3fffff;
     } else {

@@ -10,11 +10,11 @@ namespace corvid::tcg {
 namespace {
 
 // Leaf 1 EDX (SDM Vol. 2 "CPUID" Table 3-11): fpu pse tsc msr pae cx8 apic sep mtrr pge cmov pat
-// clflush fxsr sse sse2.
+// clflush mmx fxsr sse sse2.
 constexpr uint32_t kLeaf1Edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) |
                                (1u << 8) | (1u << 9) | (1u << 11) | (1u << 12) | (1u << 13) |
-                               (1u << 15) | (1u << 16) | (1u << 19) | (1u << 24) | (1u << 25) |
-                               (1u << 26);
+                               (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) |
+                               (1u << 25) | (1u << 26);
 // Leaf 1 ECX: cx16, popcnt, hypervisor.
 constexpr uint32_t kLeaf1EdxHtt = 1u << 28;
 constexpr uint32_t kLeaf1Ecx = (1u << 13) | (1u << 23) | (1u << 31);
@@ -61,6 +61,8 @@ void do_cpuid(Cpu& cpu) {
       b = (static_cast<uint32_t>(cpu.index()) << 24) | ((1u << shift) << 16) | (8u << 8);
       c = kLeaf1Ecx;
       d = kLeaf1Edx | (cpus > 1 ? kLeaf1EdxHtt : 0);
+      // CPUID.1:EDX.APIC follows IA32_APIC_BASE.EN (SDM Vol. 3 §11.4.3).
+      if (cpu.intc_ && !(cpu.intc_->apic_base() & (1u << 11))) d &= ~(1u << 9);
       break;
     case 6:
       a = 1u << 2;  // ARAT: the LAPIC timer keeps running in deep C-states
@@ -234,6 +236,8 @@ bool write_msr(Cpu& cpu, uint32_t index, uint64_t v) {
       s.tsc_offset = static_cast<int64_t>(v - cpu.bus_.tsc());
       break;
     case 0x1b:
+      // Reserved: bits 7:0, 9, 10 (x2APIC mode, not offered) and 63:40 (MAXPHYADDR 40).
+      if (v & ~0xfffffff900ull) return false;
       if (cpu.intc_) cpu.intc_->set_apic_base(v);
       break;
     case 0x8b:

@@ -202,7 +202,7 @@ uint8_t* TcgVcpu::ram_page(uint64_t gpa) {
 
 uint64_t TcgVcpu::mmio_read(uint64_t gpa, unsigned size) {
   uint64_t base = lapic_->apic_base() & ~0xfffull;
-  if ((gpa & ~0xfffull) == base) return lapic_->io_read(gpa & 0xfff, size);
+  if ((gpa & ~0xfffull) == base && lapic_->enabled()) return lapic_->io_read(gpa & 0xfff, size);
   uint64_t v = ~0ull;
   if (accel_->buses().mmio) accel_->buses().mmio->read(gpa, size, &v);
   return v;
@@ -210,7 +210,7 @@ uint64_t TcgVcpu::mmio_read(uint64_t gpa, unsigned size) {
 
 void TcgVcpu::mmio_write(uint64_t gpa, unsigned size, uint64_t value) {
   uint64_t base = lapic_->apic_base() & ~0xfffull;
-  if ((gpa & ~0xfffull) == base) {
+  if ((gpa & ~0xfffull) == base && lapic_->enabled()) {
     lapic_->io_write(gpa & 0xfff, size, value);
     return;
   }

@@ -42,10 +42,31 @@ bool Lapic::matches_logical(uint32_t dest) const {
   return ((ldr >> 4) == (dest >> 4)) && (ldr & dest & 0xf);  // cluster model
 }
 
+void Lapic::set_apic_base(uint64_t v) {
+  std::lock_guard lock(mutex_);
+  bool was_enabled = enabled();
+  base_ = (v & ~0x6ffull) | (id_ == 0 ? 0x100 : 0);
+  if (was_enabled && !enabled()) reset_locked();
+}
+
+void Lapic::reset_locked() {
+  for (int i = 0; i < 8; ++i) irr_[i] = isr_[i] = tmr_[i] = 0;
+  tpr_ = 0;
+  svr_ = 0xff;
+  ldr_ = 0;
+  dfr_ = 0xffffffff;
+  esr_ = 0;
+  icr_lo_ = icr_hi_ = 0;
+  for (auto& l : lvt_) l = kMasked;
+  initial_count_ = divide_ = 0;
+  timer_start_ = timer_deadline_ = 0;
+  pending_ = false;
+}
+
 void Lapic::accept(uint8_t vector, bool level) {
   {
     std::lock_guard lock(mutex_);
-    if (!(svr_ & 0x100)) return;  // software-disabled APIC drops fixed interrupts
+    if (!enabled() || !(svr_ & 0x100)) return;  // a disabled APIC drops fixed interrupts
     set_bit(irr_, vector);
     if (level)
       set_bit(tmr_, vector);
@@ -91,6 +112,7 @@ void Lapic::fire_timer_locked(uint64_t now) {
 bool Lapic::has_interrupt() {
   uint64_t now = hooks_.now_ns ? hooks_.now_ns() : 0;
   std::lock_guard lock(mutex_);
+  if (!enabled()) return false;
   if (timer_deadline_ && now >= timer_deadline_) fire_timer_locked(now);
   if (!pending_) return false;
   int irr = highest(irr_);

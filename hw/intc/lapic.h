@@ -52,7 +52,11 @@ class Lapic : public IoHandler {
   uint32_t id() const { return id_; }
   bool matches_logical(uint32_t dest) const;
   uint64_t apic_base() const { return base_; }
-  void set_apic_base(uint64_t v) { base_ = (v & ~0x6ffull) | (id_ == 0 ? 0x100 : 0); }
+  // IA32_APIC_BASE: clearing bit 11 disables the APIC globally (SDM Vol. 3 §11.4.3): its MMIO
+  // page stops decoding, it accepts no interrupts, and its registers return to the power-up state.
+  void set_apic_base(uint64_t v);
+  bool enabled() const { return base_ & kGlobalEnable; }
+  static constexpr uint64_t kGlobalEnable = 1u << 11;
   void set_tsc_deadline(uint64_t tsc_ns);
   uint64_t tsc_deadline() const { return tsc_deadline_; }
   // INIT/SIPI state for application processors.
@@ -64,6 +68,7 @@ class Lapic : public IoHandler {
 
  private:
   void fire_timer_locked(uint64_t now);
+  void reset_locked();
   uint32_t current_count_locked(uint64_t now) const;
   int highest(const uint32_t* bits) const;
   uint32_t ppr_locked() const;

@@ -1,7 +1,7 @@
 // CPU behaviour kvm-unit-tests' x86 suite found wrong in the translator (docs/kvm-unit-tests.md),
 // pinned on the bare translator: ENTER at nesting levels 0 and 2, RF in a fault's frame (and not
-// in an interrupt's), #GP(0) instead of #PF for a non-canonical address, #PF with RSVD for a
-// reserved bit in a paging entry. 64-bit mode, an identity map of the first 1 GiB through 2 MiB
+// in a trap's), #GP(0) instead of #PF for a non-canonical address, #PF with RSVD for a reserved
+// bit in a paging entry. 64-bit mode, an identity map of the first 1 GiB through 2 MiB
 // pages, handlers that record the vector in eax and halt.
 #include <gtest/gtest.h>
 
@@ -18,7 +18,7 @@ constexpr uint64_t kPml4 = 0x1000, kPdpt = 0x2000, kPd = 0x3000, kIdt = 0x4000, 
                    kGdt = 0x6000, kCode = 0x7000, kStack = 0x9000, kData = 0xa000;
 
 struct Guest {
-  TestBus bus{4 << 20};
+  TestBus bus{8 << 20};
   Cpu cpu{bus, nullptr, 0};
   uint8_t* ram = bus.ram();
 
@@ -122,6 +122,34 @@ TEST(TcgSystemFaults, NonCanonicalAccessIsGpNotPf) {
   EXPECT_EQ(g.reg(0), 13u);
   EXPECT_EQ(g.frame(0), 0u);  // error code 0
   EXPECT_EQ(g.frame(1), kCode + 10);
+}
+
+TEST(TcgSystemFaults, ReservedBitInALargePageIsPfWithRsvd) {
+  // mov dword [0x400000], ebx through a 2 MiB PDE with bit 13 (reserved) set.
+  Guest g({0x89, 0x1c, 0x25, 0x00, 0x00, 0x40, 0x00});
+  g.put64(kPd + 16, 0x400000 | 0x2000 | 0x83);
+  g.run();
+  EXPECT_EQ(g.reg(0), 14u);
+  EXPECT_EQ(g.frame(0), 0x0bu);  // P | W | RSVD
+  EXPECT_EQ(g.cpu.state().cr2, 0x400000u);
+}
+
+TEST(TcgSystemFaults, AddressBitAboveMaxPhysAddrIsPfWithRsvd) {
+  // mov ebx, [0x400000] through a PDE whose page-table address has bit 45 set.
+  Guest g({0x8b, 0x1c, 0x25, 0x00, 0x00, 0x40, 0x00});
+  g.put64(kPd + 16, (1ull << 45) | kData | 3);
+  g.run();
+  EXPECT_EQ(g.reg(0), 14u);
+  EXPECT_EQ(g.frame(0), 0x09u);  // P | RSVD (a read)
+}
+
+TEST(TcgSystemFaults, CleanLargePageStillMaps) {
+  Guest g({0x89, 0x1c, 0x25, 0x00, 0x00, 0x40, 0x00, 0xf4});
+  g.put64(kPd + 16, 0x400000 | 0x83);
+  g.cpu.state().gpr[3] = 0x55aa;
+  g.run();
+  EXPECT_EQ(g.reg(0), 0xffffu);
+  EXPECT_EQ(g.get64(0x400000) & 0xffffffff, 0x55aau);
 }
 
 }  // namespace
