@@ -25,6 +25,9 @@ class Differential {
   Differential();
   ~Differential();
   bool ok() const { return ok_; }
+  // The data window after the last compare(): natively and in the translator.
+  const uint8_t* native_data() const { return native_data_; }
+  const uint8_t* guest_data() { return bus_.ram() + kDataAddr; }
   // Runs code both ways from `in` (data window filled from `data`); returns "" when they agree
   // on registers, flags in flag_mask and the data window, else a description of the difference.
   std::string compare(const std::vector<uint8_t>& code, const MachineState& in, uint64_t flag_mask,
