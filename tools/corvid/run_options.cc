@@ -201,6 +201,12 @@ Result<> apply_device(config::VmConfig& c, const std::string& spec) {
     c.virtio_rng = true;
     return {};
   }
+  if (driver == "pc-testdev") {
+    // QEMU's test device (hw/testdev): corvid's board always has it (0xe0, 0x2000 IRQ lines).
+    if (items.size() > 1 && key_value(items[1]).first != "id")
+      return errorf(EINVAL, "-device pc-testdev: unsupported property '{}'", items[1]);
+    return {};
+  }
   if (driver == "isa-debug-exit") {
     for (size_t i = 1; i < items.size(); ++i) {
       auto [k, v] = key_value(items[i]);
@@ -213,7 +219,7 @@ Result<> apply_device(config::VmConfig& c, const std::string& spec) {
   }
   return errorf(EINVAL,
                 "-device {}: not a device corvid has (virtio-blk-pci, virtio-blk-device, "
-                "virtio-rng-pci, virtio-rng-device, isa-debug-exit)",
+                "virtio-rng-pci, virtio-rng-device, isa-debug-exit, pc-testdev)",
                 driver);
 }
 

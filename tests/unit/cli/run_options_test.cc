@@ -46,11 +46,12 @@ TEST(RunOptions, QemuOneDashSpellingsMatchCorvidsOwn) {
 }
 
 TEST(RunOptions, DriveIfNoneTakesItsTransportFromDevice) {
-  auto r = parse_run_args({"-kernel", "k", "-drive", "file=a.qcow2,if=none,id=d0,format=qcow2",
-                           "-drive", "file=b.raw,if=none,id=d1,format=raw,media=disk", "-device",
-                           "virtio-blk-pci,drive=d0,num-queues=4,serial=S0,disable-legacy=on",
-                           "-device", "virtio-blk-device,drive=d1,id=x", "-device",
-                           "virtio-rng-pci", "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"});
+  auto r =
+      parse_run_args({"-kernel", "k", "-drive", "file=a.qcow2,if=none,id=d0,format=qcow2", "-drive",
+                      "file=b.raw,if=none,id=d1,format=raw,media=disk", "-device",
+                      "virtio-blk-pci,drive=d0,num-queues=4,serial=S0,disable-legacy=on", "-device",
+                      "virtio-blk-device,drive=d1,id=x", "-device", "virtio-rng-pci", "-device",
+                      "isa-debug-exit,iobase=0xf4,iosize=0x04", "-device", "pc-testdev"});
   ASSERT_TRUE(r) << r.error().message;
   const auto& d = r->config.drives;
   ASSERT_EQ(d.size(), 2u);

@@ -152,5 +152,13 @@ TEST(TcgSystemFaults, CleanLargePageStillMaps) {
   EXPECT_EQ(g.get64(0x400000) & 0xffffffff, 0x55aau);
 }
 
+TEST(TcgSystemFaults, ApicBaseReservedBitsAreGp) {
+  // mov ecx, 0x1b; mov eax, 0xfee00801 (bit 0 reserved); xor edx, edx; wrmsr
+  Guest g({0xb9, 0x1b, 0, 0, 0, 0xb8, 0x01, 0x08, 0xe0, 0xfe, 0x31, 0xd2, 0x0f, 0x30});
+  g.run();
+  EXPECT_EQ(g.reg(0), 13u);
+  EXPECT_EQ(g.frame(1), kCode + 12);
+}
+
 }  // namespace
 }  // namespace corvid::tcg::testing
