@@ -399,8 +399,8 @@ Block* translate_block(Cpu& cpu, uint64_t vaddr, uint64_t paddr, uint32_t mode) 
     e.next_pc = pc + insn.length;
     if (!is64 && !(insn.operand_width)) insn.operand_width = d32 ? 32 : 16;
     bool handled = emit_alu(e) || emit_bits(e) || emit_control(e) || emit_string(e) ||
-                   emit_system(e) || emit_sse(e) || emit_sse_convert(e) || emit_sse_state(e) ||
-                   emit_x87(e);
+                   emit_system(e) || emit_sse2(e) || emit_sse(e) || emit_sse_convert(e) ||
+                   emit_sse_state(e) || emit_x87(e);
     if (!handled) {
       LOG_DEBUG("tcg: no emitter for {} at {:#x}", ZydisMnemonicGetString(insn.mnemonic), pc);
       e.helper(unimplemented);

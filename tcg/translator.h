@@ -86,6 +86,7 @@ bool emit_bits(Emitter& e);
 bool emit_control(Emitter& e);
 bool emit_string(Emitter& e);
 bool emit_system(Emitter& e);
+bool emit_sse2(Emitter& e);  // SSE/SSE2 float and SSE2 integer (tcg/emit_sse2_int.cc)
 bool emit_sse(Emitter& e);
 bool emit_sse_convert(Emitter& e);
 bool emit_sse_state(Emitter& e);
