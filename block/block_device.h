@@ -32,6 +32,9 @@ struct OpenOptions {
   bool check = false;
   // lazy-refcounts runtime option; empty keeps the image's compatible bit.
   std::optional<bool> lazy_refcounts;
+  // backing.driver: the backing file's format, overriding the one the image records (applies
+  // to the immediate backing file only); empty keeps the image's.
+  std::string backing_format;
 };
 
 using Completion = std::function<void(Result<>)>;

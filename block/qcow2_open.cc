@@ -189,7 +189,8 @@ Result<> Device::open_backing(const OpenOptions& options, OpenState* chain) {
   std::string path = resolve_backing_path(filename_, header_.backing_file);
   OpenOptions bo = options;
   bo.read_only = true;
-  bo.format = header_.backing_format;
+  bo.format = options.backing_format.empty() ? header_.backing_format : options.backing_format;
+  bo.backing_format.clear();
   auto fail = [](const Error& e) {
     return errorf(e.code, "Could not open backing file: {}", e.message);
   };

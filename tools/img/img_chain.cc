@@ -251,6 +251,11 @@ int cmd_rebase(int argc, char** argv) {
   auto dev = open_or_report(path, o);
   if (!dev) return 1;
 
+  if (unsafe && !backing.empty() && backing_fmt.empty()) {
+    report("Could not change the backing file to '{}': backing format must be specified",
+           backing);
+    return 1;
+  }
   std::unique_ptr<block::BlockDevice> new_backing;
   if (!backing.empty()) {
     block::OpenOptions no;
@@ -260,7 +265,9 @@ int cmd_rebase(int argc, char** argv) {
     std::string resolved = resolve_backing_path(path, backing);
     auto nb = block::open_image(resolved, no);
     if (nb) {
-      if (backing_fmt.empty()) backing_fmt = (*nb)->format_name();
+      // Safe mode takes the format of the new backing file it opened; -u does not probe
+      // (qemu-img then requires -F, see below).
+      if (backing_fmt.empty() && !unsafe) backing_fmt = (*nb)->format_name();
       new_backing = std::move(*nb);
     } else if (!unsafe) {
       report("Could not open new backing file '{}': {}", resolved, open_error_text(nb.error()));

@@ -51,6 +51,8 @@ bool apply_open_options(const char* text, block::OpenOptions* out, const std::st
       out->read_only = on;
     } else if (key == "cache.direct") {
       out->cache = on ? block::CacheMode::kNone : block::CacheMode::kWriteback;
+    } else if (key == "backing.driver") {
+      out->backing_format = value;
     } else if (key == "lazy-refcounts") {
       out->lazy_refcounts = on;
     } else if (key == "cache.no-flush") {
