@@ -79,6 +79,7 @@ int cmd_commit(int argc, char** argv) {
         break;
       case 'b':
         base_arg = optarg;
+        drop = true;  // as in qemu-img: naming the base implies -d (the top is kept)
         break;
       case 'd':
         drop = true;
