@@ -79,8 +79,8 @@ Result<CreateParams> parse_params(const CreateOptions& options) {
       if (key == "encryption" && !CORVID_TRY(parse_bool(key, v))) continue;
       if (key == "data_file_raw" && !CORVID_TRY(parse_bool(key, v))) continue;
       return errorf(ENOTSUP, "Option '{}' is not supported by corvid", key);
-    } else if (key == "size") {
-      continue;
+    } else if (key == "size" || key == "nocow" || key == "extent_size_hint") {
+      continue;  // nocow/extent_size_hint: the image file's hints, left to the file system
     } else {
       return errorf(EINVAL, "Invalid parameter '{}'", key);
     }

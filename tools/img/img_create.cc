@@ -29,7 +29,7 @@ const OptionSpec kQcow2Options[] = {
     {"compat", nullptr, false},          {"backing_file", nullptr, false},
     {"backing_fmt", nullptr, false},     {"data_file", nullptr, false},
     {"data_file_raw", nullptr, false},   {"lazy_refcounts", "off", false},    {"refcount_bits", "16", true},
-    {"nocow", nullptr, false},
+    {"nocow", nullptr, false},           {"extent_size_hint", nullptr, true},
 };
 const OptionSpec kRawOptions[] = {
     {"size", nullptr, true},

@@ -38,6 +38,29 @@ bool parse_aio_mode(const char* text, block::AioMode* out, const std::string& pr
   return true;
 }
 
+namespace {
+
+// qcow2 runtime options that tune QEMU's caches and its metadata overlap checks. corvid's
+// caches and checks are its own, so valid values are accepted and have no effect.
+bool is_qcow2_tuning_option(const std::string& key) {
+  static const char* const kKeys[] = {
+      "pass-discard-request", "pass-discard-snapshot", "pass-discard-other",
+      "cache-size",           "l2-cache-size",         "l2-cache-entry-size",
+      "refcount-cache-size",  "cache-clean-interval",  "overlap-check",
+  };
+  for (const char* k : kKeys)
+    if (key == k) return true;
+  return key.rfind("overlap-check.", 0) == 0;
+}
+
+bool is_bool_option(const std::string& key) {
+  return key == "read-only" || key == "cache.direct" || key == "cache.no-flush" ||
+         key == "lazy-refcounts" || key.rfind("pass-discard-", 0) == 0 ||
+         (key.rfind("overlap-check.", 0) == 0 && key != "overlap-check.template");
+}
+
+}  // namespace
+
 bool apply_open_options(const char* text, block::OpenOptions* out, const std::string& progname) {
   std::istringstream in(text);
   for (std::string item; std::getline(in, item, ',');) {
@@ -45,6 +68,21 @@ bool apply_open_options(const char* text, block::OpenOptions* out, const std::st
     std::string key = item.substr(0, eq),
                 value = eq == std::string::npos ? "" : item.substr(eq + 1);
     bool on = value == "on" || value == "true";
+    if (is_bool_option(key) && value != "on" && value != "off" && value != "true" &&
+        value != "false") {
+      std::fprintf(stderr, "%s: Parameter '%s' expects 'on' or 'off'\n", progname.c_str(),
+                   key.c_str());
+      return false;
+    }
+    if ((key == "overlap-check" || key == "overlap-check.template") && value != "none" &&
+        value != "constant" && value != "cached" && value != "all") {
+      std::fprintf(stderr,
+                   "%s: Unsupported value '%s' for qcow2 option 'overlap-check'. Allowed are any "
+                   "of the following: none, constant, cached, all\n",
+                   progname.c_str(), value.c_str());
+      return false;
+    }
+    if (is_qcow2_tuning_option(key)) continue;
     if (key == "driver") {
       out->format = value;
     } else if (key == "read-only") {
