@@ -248,10 +248,21 @@ void Cpu::handle_fault(uint8_t vector, bool has_error, uint32_t error, uint64_t 
   try {
     deliver(vector, has_error, error, false, rip);
   } catch (const GuestFault& second) {
-    // A fault while delivering a contributory fault or #PF is a double fault (SDM Vol. 3 §6.15
-    // Table 6-5); a fault while delivering #DF shuts the CPU down.
+    // SDM Vol. 3 §6.15 Table 6-5: a contributory fault (#DE, #TS, #NP, #SS, #GP) while delivering
+    // a contributory fault or #PF, or a #PF while delivering #PF, is a double fault; any other
+    // pair (e.g. a #PF while delivering #NP) is handled serially. A fault while delivering #DF
+    // shuts the CPU down.
     if (vector == kDf) {
       shutdown_ = true;
+      return;
+    }
+    auto contributory = [](uint8_t v) {
+      return v == kDe || v == kTs || v == kNp || v == kSsFault || v == kGp;
+    };
+    bool first_pf = vector == kPf;
+    if (!(contributory(second.vector) && (contributory(vector) || first_pf)) &&
+        !(first_pf && second.vector == kPf)) {
+      handle_fault(second.vector, second.has_error, second.error, rip);
       return;
     }
     try {

@@ -160,5 +160,27 @@ TEST(TcgSystemFaults, ApicBaseReservedBitsAreGp) {
   EXPECT_EQ(g.frame(1), kCode + 12);
 }
 
+TEST(TcgSystemFaults, PageFaultWhileDeliveringNpIsSerialNotDouble) {
+  // int 33 through a gate whose code segment (0x10) is not present raises #NP; pushing its frame
+  // on a read-only stack raises #PF, which (on an IST stack) must be delivered as itself: #NP
+  // then #PF is handled serially, only contributory+contributory or #PF+#PF make a #DF.
+  Guest g({0xcd, 0x21});
+  g.put64(kGdt + 16, 0x00201a0000000000ull);  // code segment, P = 0
+  uint64_t gate = g.get64(kIdt + 16 * 6);
+  g.put64(kIdt + 16 * 33, (gate & ~0xffff0000ull) | (0x10ull << 16));
+  g.put64(kIdt + 16 * 14, g.get64(kIdt + 16 * 14) | (1ull << 32));  // #PF on IST1
+  constexpr uint64_t kTss = 0xb000;
+  g.put64(kTss + 0x24, kData);  // IST1
+  g.cpu.state().tr.base = kTss;
+  g.cpu.state().tr.limit = 0x67;
+  g.put64(kPd + 8, 0x200000 | 0x81);  // 2-4 MiB read-only
+  g.cpu.state().gpr[4] = 0x300000;
+  g.cpu.flush_code();
+  g.run();
+  EXPECT_EQ(g.reg(0), 14u);
+  EXPECT_EQ(g.frame(0), 0x03u);  // P | W, supervisor
+  EXPECT_EQ(g.cpu.state().cr2, 0x300000u - 8);
+}
+
 }  // namespace
 }  // namespace corvid::tcg::testing
