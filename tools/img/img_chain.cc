@@ -144,7 +144,8 @@ int cmd_commit(int argc, char** argv) {
   block::OpenOptions bo;
   bo.format = base_fmt;
   bo.cache = o.cache;
-  bo.no_backing = true;
+  // The base is opened with its own backing file: writes to part of one of its clusters copy
+  // the rest from there, and zeroes are only skipped where the base really reads as zero.
   auto base = open_or_report(base_path, bo);
   if (!base) return 1;
 
@@ -161,7 +162,7 @@ int cmd_commit(int argc, char** argv) {
     if (st->allocated && st->depth < base_depth) {
       Result<> r;
       if (st->zero && !st->data) {
-        r = block::write_zeroes_sync(*base, off, n, false);
+        r = block::write_zeroes_sync(*base, off, n, true);  // may unmap, as QEMU's commit
       } else {
         r = block::read_sync(*top, off, buf.data(), n);
         if (r) r = block::write_sync(*base, off, buf.data(), n);
