@@ -148,6 +148,16 @@ void helper_mul1(Cpu& cpu, const Op& op) {
   }
 }
 
+// mul r/m64, the hot case (multi-precision arithmetic): rdx:rax = rax * src.
+void helper_mul_u64(Cpu& cpu, const Op& op) {
+  CpuState& s = cpu.s_;
+  unsigned __int128 p = static_cast<unsigned __int128>(s.gpr[0]) * slot(cpu, op.a);
+  uint64_t lo = static_cast<uint64_t>(p), hi = static_cast<uint64_t>(p >> 64);
+  s.gpr[0] = lo;
+  s.gpr[2] = hi;
+  set_mul_flags(s, lo, 8, hi != 0);
+}
+
 void helper_div(Cpu& cpu, const Op& op) {
   CpuState& s = cpu.s_;
   unsigned size = op.size, bits = size * 8;
@@ -369,7 +379,10 @@ bool emit_alu(Emitter& e) {
     case ZYDIS_MNEMONIC_MUL:
     case ZYDIS_MNEMONIC_DIV:
     case ZYDIS_MNEMONIC_IDIV:
-      e.helper(in.mnemonic == ZYDIS_MNEMONIC_MUL ? helper_mul1 : helper_div, 0, e.read(0));
+      e.helper(in.mnemonic == ZYDIS_MNEMONIC_MUL
+                   ? (e.opsize(0) == 8 ? helper_mul_u64 : helper_mul1)
+                   : helper_div,
+               0, e.read(0));
       e.block.ops.back().size = static_cast<uint8_t>(e.opsize(0));
       e.block.ops.back().cond = in.mnemonic == ZYDIS_MNEMONIC_IDIV;
       return true;

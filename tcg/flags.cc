@@ -87,58 +87,8 @@ uint64_t compute_arith_flags(const CpuState& s) {
   return f;
 }
 
-bool eval_condition(const CpuState& s, unsigned cond) {
-  uint32_t kind = s.cc_op >> 2;
+bool eval_condition_slow(const CpuState& s, unsigned cond) {
   bool r;
-  // Fast paths for the overwhelmingly common cmp/sub and test/and/or/xor producers.
-  if (kind == kCcSub && (cond >> 1) != 0 && (cond >> 1) != 5) {
-    unsigned size = 1u << (s.cc_op & 3);
-    uint64_t mask = size_mask(size);
-    uint64_t dst = s.cc_dst & mask, src = s.cc_src & mask, src1 = (dst + src) & mask;
-    switch (cond >> 1) {
-      case 1:
-        r = src1 < src;
-        break;
-      case 2:
-        r = dst == 0;
-        break;
-      case 3:
-        r = src1 <= src;
-        break;
-      case 4:
-        r = dst & sign_bit(size);
-        break;
-      case 6:
-        r = sign_extend(src1, size) < sign_extend(src, size);
-        break;
-      default:
-        r = sign_extend(src1, size) <= sign_extend(src, size);
-        break;
-    }
-    return r ^ (cond & 1);
-  }
-  if (kind == kCcLogic && (cond >> 1) != 5) {
-    unsigned size = 1u << (s.cc_op & 3);
-    int64_t v = sign_extend(s.cc_dst, size);
-    switch (cond >> 1) {
-      case 0:
-      case 1:
-        r = false;
-        break;
-      case 2:
-      case 3:
-        r = v == 0;
-        break;
-      case 4:
-      case 6:
-        r = v < 0;
-        break;
-      default:
-        r = v <= 0;
-        break;
-    }
-    return r ^ (cond & 1);
-  }
   uint64_t f = compute_arith_flags(s);
   bool of = f & kFlagOf, sf = f & kFlagSf, zf = f & kFlagZf, cf = f & kFlagCf;
   switch (cond >> 1) {

@@ -61,6 +61,49 @@ inline void write_arith_flags(CpuState& s, uint64_t flags) {
 
 // x86 condition codes (SDM Vol. 1 Appendix B): 0=O 1=NO 2=B 3=AE 4=E 5=NE 6=BE 7=A 8=S 9=NS
 // 10=P 11=NP 12=L 13=GE 14=LE 15=G.
-bool eval_condition(const CpuState& s, unsigned cond);
+// Inline for the overwhelmingly common cmp/sub and test/and/or/xor producers; the rest through
+// the materialised flags.
+bool eval_condition_slow(const CpuState& s, unsigned cond);
+inline bool eval_condition(const CpuState& s, unsigned cond) {
+  uint32_t kind = s.cc_op >> 2;
+  unsigned c = cond >> 1;
+  if (kind == kCcSub && c != 0 && c != 5) {
+    unsigned size = 1u << (s.cc_op & 3);
+    uint64_t mask = size_mask(size);
+    uint64_t dst = s.cc_dst & mask, src = s.cc_src & mask, src1 = (dst + src) & mask;
+    bool r;
+    switch (c) {
+      case 1:
+        r = src1 < src;
+        break;
+      case 2:
+        r = dst == 0;
+        break;
+      case 3:
+        r = src1 <= src;
+        break;
+      case 4:
+        r = dst & sign_bit(size);
+        break;
+      case 6:
+        r = sign_extend(src1, size) < sign_extend(src, size);
+        break;
+      default:
+        r = sign_extend(src1, size) <= sign_extend(src, size);
+        break;
+    }
+    return r ^ (cond & 1);
+  }
+  if (kind == kCcLogic && c != 5) {
+    int64_t v = sign_extend(s.cc_dst, 1u << (s.cc_op & 3));
+    bool r = c <= 1 ? false : c <= 3 ? v == 0 : (c == 4 || c == 6) ? v < 0 : v <= 0;
+    return r ^ (cond & 1);
+  }
+  if (kind != kCcEflags && (c == 2 || c == 4)) {  // ZF and SF always follow cc_dst
+    int64_t v = sign_extend(s.cc_dst, 1u << (s.cc_op & 3));
+    return (c == 2 ? v == 0 : v < 0) ^ (cond & 1);
+  }
+  return eval_condition_slow(s, cond);
+}
 
 }  // namespace corvid::tcg

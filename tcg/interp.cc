@@ -286,15 +286,21 @@ const Op* h_ea(Cpu& cpu, const Op* op) {
   return next_op(cpu, op);
 }
 
-template <unsigned N>
+template <bool Inline>
+inline uint64_t address(Cpu& cpu, const Op* op) {
+  if (!Inline) return R(cpu, op->a);
+  return R(cpu, op->a) + (R(cpu, op->c) << (op->imm2 & 3)) + op->imm;
+}
+
+template <unsigned N, bool Inline = false>
 const Op* h_load(Cpu& cpu, const Op* op) {
-  R(cpu, op->d) = cpu.load<N>(R(cpu, op->a), op);
+  R(cpu, op->d) = cpu.load<N>(address<Inline>(cpu, op), op);
   return next_op(cpu, op);
 }
 
-template <unsigned N>
+template <unsigned N, bool Inline = false>
 const Op* h_store(Cpu& cpu, const Op* op) {
-  cpu.store<N>(R(cpu, op->a), R(cpu, op->b), op);
+  cpu.store<N>(address<Inline>(cpu, op), R(cpu, op->b), op);
   if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
   return next_op(cpu, op);
 }
@@ -308,11 +314,24 @@ const Op* h_probe_write(Cpu& cpu, const Op* op) {
   return next_op(cpu, op);
 }
 
+template <unsigned N, bool Signed>
 const Op* h_extend(Cpu& cpu, const Op* op) {
   uint64_t a = R(cpu, op->a);
-  R(cpu, op->d) =
-      op->cond ? static_cast<uint64_t>(sign_extend(a, op->size)) : a & size_mask(op->size);
+  R(cpu, op->d) = Signed ? static_cast<uint64_t>(sign_extend(a, N)) : a & size_mask(N);
   return next_op(cpu, op);
+}
+
+Handler extend_handler(unsigned n, bool sign) {
+  switch (n) {
+    case 1:
+      return sign ? h_extend<1, true> : h_extend<1, false>;
+    case 2:
+      return sign ? h_extend<2, true> : h_extend<2, false>;
+    case 4:
+      return sign ? h_extend<4, true> : h_extend<4, false>;
+    default:
+      return sign ? h_extend<8, true> : h_extend<8, false>;
+  }
 }
 
 const Op* h_setcc(Cpu& cpu, const Op* op) {
@@ -560,6 +579,14 @@ struct StoreH {
   static constexpr Handler fn = h_store<N>;
 };
 template <unsigned N>
+struct LoadEaH {
+  static constexpr Handler fn = h_load<N, true>;
+};
+template <unsigned N>
+struct StoreEaH {
+  static constexpr Handler fn = h_store<N, true>;
+};
+template <unsigned N>
 struct GetH {
   static constexpr Handler fn = h_getreg<N, false>;
 };
@@ -735,13 +762,15 @@ Handler select_handler(const Op& op) {
     case IrKind::kEa:
       return op.b ? h_ea<true> : h_ea<false>;
     case IrKind::kLoad:
-      return op.cond ? locked_load_handler(n) : by_size<LoadH>(n);
+      if (op.cond) return locked_load_handler(n);
+      return (op.imm2 & kEaInline) ? by_size<LoadEaH>(n) : by_size<LoadH>(n);
     case IrKind::kStore:
-      return op.cond ? locked_store_handler(n) : by_size<StoreH>(n);
+      if (op.cond) return locked_store_handler(n);
+      return (op.imm2 & kEaInline) ? by_size<StoreEaH>(n) : by_size<StoreH>(n);
     case IrKind::kProbeWrite:
       return h_probe_write;
     case IrKind::kExtend:
-      return h_extend;
+      return extend_handler(n, op.cond);
     case IrKind::kSetcc:
       return h_setcc;
     case IrKind::kCmov:

@@ -54,6 +54,9 @@ enum class IrKind : uint8_t {
 // truncated to the operand size, as a kMovi would have held it).
 constexpr uint32_t kImmOperand = 0xffffffffu;
 constexpr uint32_t kAluJccImm = 0x100;
+// kLoad/kStore (not locked) with imm2 & kEaInline: the address is a + (c << (imm2 & 3)) + imm
+// (64-bit addressing, no segment base), computed by the op itself instead of a separate kEa.
+constexpr uint64_t kEaInline = 0x100;
 
 // kShlNf/kShrNf/kSarNf: kAluNoFlags only (shifts whose flags nobody reads; count < 64).
 enum AluOp : uint8_t {

@@ -20,10 +20,11 @@ bool writes_whole_d(const Op& o, unsigned size) {
     case IrKind::kLoad:
     case IrKind::kMul:
       return o.size == size;
+    case IrKind::kExtend:  // a zero extension from 1, 2 or 4 bytes fits a 32-bit write
+      return size == 8 || (size == 4 && !o.cond);
     case IrKind::kShift:
     case IrKind::kAluNoFlags:
     case IrKind::kMovi:
-    case IrKind::kExtend:
     case IrKind::kSetcc:
     case IrKind::kCmov:
     case IrKind::kEa:
@@ -174,6 +175,51 @@ void propagate_copies(std::vector<Op>& ops) {
   ops.swap(out);
 }
 
+// "ea t = a + (c << s) + disp; load/store [t]" becomes a load/store that computes the address
+// itself (kEaInline), for 64-bit addresses without a segment base, when every reader of t is
+// such a load or store and nothing between rewrites a or c.
+void inline_addresses(std::vector<Op>& ops) {
+  std::vector<bool> dead(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const Op& e = ops[i];
+    if (e.kind != IrKind::kEa || e.b != 0 || e.size != 8 || !is_temp(e.d)) continue;
+    std::vector<size_t> users;
+    bool ok = true;
+    for (size_t j = i + 1; j < ops.size() && ok; ++j) {
+      const Op& o = ops[j];
+      if (reads(o, e.d)) {
+        ok = (o.kind == IrKind::kLoad || o.kind == IrKind::kStore) && o.cond == 0 && o.a == e.d &&
+             o.b != e.d && o.c != e.d && o.imm2 == 0;
+        users.push_back(j);
+      }
+      if (defines(o, e.d)) break;
+      if (o.kind == IrKind::kHelper || (o.kind != IrKind::kStore && (o.d == e.a || o.d == e.c))) {
+        // a or c may change: only the readers seen so far could take the address inline.
+        for (size_t k = j + 1; k < ops.size() && ok; ++k) {
+          if (reads(ops[k], e.d)) ok = false;
+          if (defines(ops[k], e.d)) break;
+        }
+        break;
+      }
+    }
+    if (!ok || users.empty()) continue;
+    for (size_t j : users) {
+      Op& u = ops[j];
+      u.a = e.a;
+      u.c = e.c;
+      u.imm = e.imm;
+      u.imm2 = e.imm2 | kEaInline;
+    }
+    dead[i] = true;
+  }
+  std::vector<Op> out;
+  out.reserve(ops.size());
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (!dead[i]) out.push_back(ops[i]);
+  }
+  ops.swap(out);
+}
+
 // Lazy flags written by an op and overwritten by a later op before anything reads them are dead:
 // that op becomes its flagless form (or disappears, for cmp/test). Flags are live at the block's
 // end and at every op that may fault or call out (exception frames and helpers see RFLAGS).
@@ -293,6 +339,7 @@ void optimize_block(Block& b) {
   fold_register_moves(ops);
   fold_immediates(ops);
   propagate_copies(ops);
+  inline_addresses(ops);
   drop_dead_flags(ops);
   fuse_branch(ops);
   for (Op& o : ops) o.fn = select_handler(o);
