@@ -322,7 +322,13 @@ int cmd_rebase(int argc, char** argv) {
           while (e < n &&
                  std::memcmp(a.data() + e, b.data() + e, std::min<uint64_t>(512, n - e)) != 0)
             e += std::min<uint64_t>(512, n - e);
-          r = block::write_sync(*dev, off + s, a.data() + s, e - s);
+          // Past the old backing file's end the old contents are zeroes: written as zeroes
+          // (a zero cluster where possible), as qemu-img rebase does.
+          if (old_backing == nullptr || off + s >= old_backing->size()) {
+            r = block::write_zeroes_sync(*dev, off + s, e - s, false);
+          } else {
+            r = block::write_sync(*dev, off + s, a.data() + s, e - s);
+          }
           s = e;
         }
         if (!r) {
