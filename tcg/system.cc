@@ -15,9 +15,9 @@ constexpr uint32_t kLeaf1Edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (
                                (1u << 8) | (1u << 9) | (1u << 11) | (1u << 12) | (1u << 13) |
                                (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) |
                                (1u << 25) | (1u << 26);
-// Leaf 1 ECX: cx16, popcnt, hypervisor.
+// Leaf 1 ECX: sse3 ssse3 cx16 popcnt hypervisor.
 constexpr uint32_t kLeaf1EdxHtt = 1u << 28;
-constexpr uint32_t kLeaf1Ecx = (1u << 13) | (1u << 23) | (1u << 31);
+constexpr uint32_t kLeaf1Ecx = (1u << 0) | (1u << 9) | (1u << 13) | (1u << 23) | (1u << 31);
 // 0x8000_0001 EDX: syscall nx pdpe1gb rdtscp lm; ECX: lahf_lm.
 constexpr uint32_t kExt1Edx = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29);
 constexpr uint32_t kExt1Ecx = 1u << 0;
