@@ -199,6 +199,10 @@ TEST_F(TcgMmx, ShiftsByImmediateAndTransfers) {
       uint64_t dst = kDataAddr + kOut + 0x30;
       for (int i = 0; i < 8; ++i) x.code.push_back(static_cast<uint8_t>(dst >> (8 * i)));
       x.raw({0x0f, 0xf7, 0xc1});              // maskmovq mm0, mm1
+      x.mem({0x0f, 0x6e}, 5, kB + 4);          // movd mm5, [B+4]
+      x.mem({0x0f, 0xc4}, 6, kA + 2);          // pinsrw mm6, [A+2], 3
+      x.code.push_back(3);
+      x.raw({0x0f, 0x71, 0xd6, 0x05});          // psrlw mm6, 5
       x.raw({0xf3, 0x0f, 0xd6, 0xc0});        // movq2dq xmm0, mm0
       x.raw({0xf2, 0x0f, 0xd6, 0xe0});        // movdq2q mm4, xmm0
       x.mem({0xf3, 0x0f, 0x7f}, 0, kOut + 0x80);  // movdqu [out+0x80], xmm0
