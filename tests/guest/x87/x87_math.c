@@ -3,7 +3,8 @@
  * everything printed, and exits through the debug-exit port 0xf4. The output is the same on any
  * x86 CPU and any correct emulator: basic arithmetic, square roots and conversions are exactly
  * rounded by IEEE 754; transcendental results are printed to 9 significant digits only (their last
- * bits legitimately differ between implementations). Entered from ../multiboot/start.S. */
+ * bits legitimately differ between implementations). Ends with a few MMX operations on the same
+ * registers. Entered from ../multiboot/start.S. */
 #include <stdint.h>
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
@@ -222,6 +223,33 @@ static long double konst(int which) {
   return r;
 }
 
+/* MMX on the same registers: saturating adds, multiply-add, pack, then emms. Not inlined (and no
+ * clobbers, which -mno-mmx rejects): at a call the x87 stack is empty by the ABI. */
+static __attribute__((noinline)) void mmx_ops(void) {
+  static volatile uint64_t mm_in[2] = {0x7ff0800000017fffull, 0x0020ff80fffe0002ull};
+  uint64_t mm_out[3];
+  __asm__ volatile(
+      "movq %3, %%mm0\n"
+      "movq %4, %%mm1\n"
+      "movq %%mm0, %%mm2\n"
+      "paddsw %%mm1, %%mm0\n"
+      "pmaddwd %%mm1, %%mm2\n"
+      "movq %%mm0, %0\n"
+      "movq %%mm2, %1\n"
+      "packsswb %%mm2, %%mm0\n"
+      "psrlq $12, %%mm0\n"
+      "movq %%mm0, %2\n"
+      "emms"
+      : "=m"(mm_out[0]), "=m"(mm_out[1]), "=m"(mm_out[2])
+      : "m"(mm_in[0]), "m"(mm_in[1]));
+  puts_s("mmx = ");
+  for (int i = 0; i < 3; ++i) {
+    put_hex(mm_out[i], 16);
+    out(' ');
+  }
+  puts_s("\n");
+}
+
 void mb_main(uint32_t magic, const void* info, uint32_t cr0, uint32_t eflags) {
   (void)magic, (void)info, (void)cr0, (void)eflags;
   __asm__ volatile("fninit");
@@ -321,6 +349,9 @@ void mb_main(uint32_t magic, const void* info, uint32_t cr0, uint32_t eflags) {
   __asm__ volatile("fbld %1" : "=t"(back) : "m"(bcd));
   show_ld("fbld", back);
 
+
+  mmx_ops();
+  show_d("after emms", vd[0] / vd[6]);
 
   puts_s("x87: hash ");
   uint32_t h = hash;
