@@ -73,23 +73,46 @@ __m128i cmp_kind(__m128i a, __m128i b, uint32_t* mx, unsigned pred) {
   }
 }
 
+// The floating-point lanes an instruction computes, for the underflow check below.
+enum Lanes : uint8_t { kNoFp, kSs, kPs, kSd, kPd, kPs2 };
+
 struct Entry {
   ZydisMnemonic m;
   HostFn fn;       // nullptr: a compare (cmp_kind<kind>)
   uint8_t kind;    // compares: 0 ps, 1 pd, 2 ss, 3 sd
   uint8_t mem;     // bytes read from a memory source
   bool aligned;    // a 16-byte memory source must be 16-byte aligned (#GP(0))
+  Lanes ue = kNoFp;  // result lanes of an instruction that can underflow
 };
 
+// A nonzero denormal among the result lanes `l` of r.
+bool has_denormal(Lanes l, __m128i r) {
+  uint8_t b[16];
+  std::memcpy(b, &r, 16);
+  unsigned n32 = l == kSs ? 1 : l == kPs ? 4 : l == kPs2 ? 2 : 0;
+  unsigned n64 = l == kSd ? 1 : l == kPd ? 2 : 0;
+  for (unsigned i = 0; i < n32; ++i) {
+    uint32_t v;
+    std::memcpy(&v, b + 4 * i, 4);
+    if (!(v & 0x7f800000u) && (v & 0x7fffffu)) return true;
+  }
+  for (unsigned i = 0; i < n64; ++i) {
+    uint64_t v;
+    std::memcpy(&v, b + 8 * i, 8);
+    if (!(v & 0x7ff0000000000000ull) && (v & 0xfffffffffffffull)) return true;
+  }
+  return false;
+}
+
 constexpr Entry kTable[] = {
-    {ZYDIS_MNEMONIC_ADDPS, h_addps, 0, 16, true},   {ZYDIS_MNEMONIC_ADDPD, h_addpd, 0, 16, true},
-    {ZYDIS_MNEMONIC_ADDSS, h_addss, 0, 4, false},   {ZYDIS_MNEMONIC_ADDSD, h_addsd, 0, 8, false},
-    {ZYDIS_MNEMONIC_SUBPS, h_subps, 0, 16, true},   {ZYDIS_MNEMONIC_SUBPD, h_subpd, 0, 16, true},
-    {ZYDIS_MNEMONIC_SUBSS, h_subss, 0, 4, false},   {ZYDIS_MNEMONIC_SUBSD, h_subsd, 0, 8, false},
-    {ZYDIS_MNEMONIC_MULPS, h_mulps, 0, 16, true},   {ZYDIS_MNEMONIC_MULPD, h_mulpd, 0, 16, true},
-    {ZYDIS_MNEMONIC_MULSS, h_mulss, 0, 4, false},   {ZYDIS_MNEMONIC_MULSD, h_mulsd, 0, 8, false},
-    {ZYDIS_MNEMONIC_DIVPS, h_divps, 0, 16, true},   {ZYDIS_MNEMONIC_DIVPD, h_divpd, 0, 16, true},
-    {ZYDIS_MNEMONIC_DIVSS, h_divss, 0, 4, false},   {ZYDIS_MNEMONIC_DIVSD, h_divsd, 0, 8, false},
+    {ZYDIS_MNEMONIC_ADDPS, h_addps, 0, 16, true, kPs},   {ZYDIS_MNEMONIC_ADDPD, h_addpd, 0, 16, true, kPd},
+    {ZYDIS_MNEMONIC_ADDSS, h_addss, 0, 4, false, kSs},   {ZYDIS_MNEMONIC_ADDSD, h_addsd, 0, 8, false, kSd},
+    {ZYDIS_MNEMONIC_SUBPS, h_subps, 0, 16, true, kPs},   {ZYDIS_MNEMONIC_SUBPD, h_subpd, 0, 16, true, kPd},
+    {ZYDIS_MNEMONIC_SUBSS, h_subss, 0, 4, false, kSs},   {ZYDIS_MNEMONIC_SUBSD, h_subsd, 0, 8, false, kSd},
+    {ZYDIS_MNEMONIC_MULPS, h_mulps, 0, 16, true, kPs},   {ZYDIS_MNEMONIC_MULPD, h_mulpd, 0, 16, true, kPd},
+    {ZYDIS_MNEMONIC_MULSS, h_mulss, 0, 4, false, kSs},   {ZYDIS_MNEMONIC_MULSD, h_mulsd, 0, 8, false, kSd},
+    {ZYDIS_MNEMONIC_DIVPS, h_divps, 0, 16, true, kPs},   {ZYDIS_MNEMONIC_DIVPD, h_divpd, 0, 16, true, kPd},
+    {ZYDIS_MNEMONIC_DIVSS, h_divss, 0, 4, false, kSs},   {ZYDIS_MNEMONIC_DIVSD, h_divsd, 0, 8, false, kSd},
     {ZYDIS_MNEMONIC_MINPS, h_minps, 0, 16, true},   {ZYDIS_MNEMONIC_MINPD, h_minpd, 0, 16, true},
     {ZYDIS_MNEMONIC_MINSS, h_minss, 0, 4, false},   {ZYDIS_MNEMONIC_MINSD, h_minsd, 0, 8, false},
     {ZYDIS_MNEMONIC_MAXPS, h_maxps, 0, 16, true},   {ZYDIS_MNEMONIC_MAXPD, h_maxpd, 0, 16, true},
@@ -102,7 +125,7 @@ constexpr Entry kTable[] = {
     {ZYDIS_MNEMONIC_CMPPS, nullptr, 0, 16, true},   {ZYDIS_MNEMONIC_CMPPD, nullptr, 1, 16, true},
     {ZYDIS_MNEMONIC_CMPSS, nullptr, 2, 4, false},   {ZYDIS_MNEMONIC_CMPSD, nullptr, 3, 8, false},
     {ZYDIS_MNEMONIC_CVTSS2SD, h_cvtss2sd, 0, 4, false},
-    {ZYDIS_MNEMONIC_CVTSD2SS, h_cvtsd2ss, 0, 8, false},
+    {ZYDIS_MNEMONIC_CVTSD2SS, h_cvtsd2ss, 0, 8, false, kSs},
     {ZYDIS_MNEMONIC_CVTDQ2PS, h_cvtdq2ps, 0, 16, true},
     {ZYDIS_MNEMONIC_CVTPS2DQ, h_cvtps2dq, 0, 16, true},
     {ZYDIS_MNEMONIC_CVTTPS2DQ, h_cvttps2dq, 0, 16, true},
@@ -110,7 +133,7 @@ constexpr Entry kTable[] = {
     {ZYDIS_MNEMONIC_CVTPD2DQ, h_cvtpd2dq, 0, 16, true},
     {ZYDIS_MNEMONIC_CVTTPD2DQ, h_cvttpd2dq, 0, 16, true},
     {ZYDIS_MNEMONIC_CVTPS2PD, h_cvtps2pd, 0, 8, false},
-    {ZYDIS_MNEMONIC_CVTPD2PS, h_cvtpd2ps, 0, 16, true},
+    {ZYDIS_MNEMONIC_CVTPD2PS, h_cvtpd2ps, 0, 16, true, kPs2},
 };
 
 // d = destination xmm, a = source xmm or 0xff (memory at slot b, `size` bytes, checked for
@@ -128,6 +151,10 @@ void helper_sse_float(Cpu& cpu, const Op& op) {
   std::memcpy(&a, s.xmm[op.d], 16);
   std::memcpy(&b, src, 16);
   uint32_t mx = host_mxcsr(s.mxcsr);
+  // With underflow unmasked, FTZ does not apply and an exact tiny result still underflows
+  // (SDM Vol. 1 §11.5.2.4, §10.2.3.3); the host, all masked, flags only inexact tiny ones.
+  bool um_unmasked = !(s.mxcsr & 0x800);
+  if (um_unmasked) mx &= ~0x8000u;
   unsigned pred = op.imm2 & 0xff;
   if (t.fn) {
     a = t.fn(a, b, &mx);
@@ -139,7 +166,11 @@ void helper_sse_float(Cpu& cpu, const Op& op) {
       default: a = cmp_kind<3>(a, b, &mx, pred); break;
     }
   }
-  sse_fp_commit(cpu, op, mx & kMxcsrFlags);
+  uint32_t flags = mx & kMxcsrFlags;
+  if (um_unmasked && t.ue != kNoFp && !(flags & (kMxcsrPreCompute | 0x10)) &&
+      has_denormal(t.ue, a))
+    flags |= 0x10;
+  sse_fp_commit(cpu, op, flags);
   std::memcpy(s.xmm[op.d], &a, 16);
 }
 

@@ -169,6 +169,30 @@ TEST(TcgSseFaults, UnmaskedPreComputationExceptionReportsOnlyItsFlags) {
   EXPECT_EQ(std::memcmp(om.xmm0, a, 16), 0);
 }
 
+TEST(TcgSseFaults, UnmaskedUnderflowOnExactTinyResult) {
+  // 2^-126 * 0.5 = 2^-127: tiny and exact. Masked: no flag, a denormal result (FTZ off) or +0
+  // with UE|PE (FTZ on). Unmasked: #XM with UE, even with FTZ set.
+  float a[4] = {0x1p-126f, 1, 1, 1}, b[4] = {0.5f, 1, 1, 1};
+  const std::vector<uint8_t> mulss = {0xf3, 0x0f, 0x59, 0xc1};
+  Outcome masked = run(0x1f80, a, b, mulss);
+  EXPECT_EQ(masked.vector, kNoVector);
+  EXPECT_EQ(masked.mxcsr, 0x1f80u);
+  float r;
+  std::memcpy(&r, masked.xmm0, 4);
+  EXPECT_EQ(r, 0x1p-127f);
+  Outcome ftz = run(0x9f80, a, b, mulss);
+  EXPECT_EQ(ftz.mxcsr, 0x9fb0u);
+  for (uint32_t mx : {0x1780u, 0x9780u}) {
+    Outcome um = run(mx, a, b, mulss);
+    EXPECT_EQ(um.vector, 19u) << std::hex << mx;
+    EXPECT_EQ(um.mxcsr, mx | 0x10) << std::hex << mx;
+    EXPECT_EQ(std::memcmp(um.xmm0, a, 16), 0);
+  }
+  // Not an underflow: the same lanes through minss, and a normal product.
+  EXPECT_EQ(run(0x1780, a, b, {0xf3, 0x0f, 0x5d, 0xc1}).vector, kNoVector);
+  EXPECT_EQ(run(0x1780, kOnes, b, mulss).vector, kNoVector);
+}
+
 TEST(TcgSseFaults, AlignmentChecksOnlyForAligned16ByteForms) {
   auto mem_insn = [](std::initializer_list<uint8_t> opcode) {
     Prog p;
