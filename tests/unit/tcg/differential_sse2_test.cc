@@ -102,7 +102,9 @@ TEST(TcgSse2, CompareEveryPredicate) {
              {"cmpsd", {0xf2, 0x0f, 0xc2}, true}};
   for (const auto& op : ops) {
     auto vals = op.dbl ? f64_vectors() : f32_vectors();
-    for (int pred = 0; pred < 8; ++pred) {
+    // The 8 predicates, and two immediates with reserved bits 3-7 set (the legacy encodings
+    // use bits 0-2 only).
+    for (int pred : {0, 1, 2, 3, 4, 5, 6, 7, 0x0d, 0xfa}) {
       for (uint32_t mx : {0x1f80u, 0x1fc0u}) {
         for (size_t i = 0; i < vals.size(); ++i) {
           for (size_t j = 0; j < vals.size(); ++j) {
