@@ -2,6 +2,7 @@
 
 #include <getopt.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/size.h"
@@ -10,6 +11,8 @@
 namespace corvid::img {
 namespace {
 std::string g_progname = "qemu-img";
+std::string g_image_opts_format;  // the driver= of --image-opts
+bool g_image_opts_direct = false;  // its cache.direct=on
 }
 
 const std::string& progname() {
@@ -65,8 +68,41 @@ void warn_probed_raw(const std::string& path) {
                path.c_str());
 }
 
+std::optional<std::string> apply_image_opts(const std::string& text) {
+  std::string path;
+  size_t pos = 0;
+  while (pos <= text.size()) {
+    size_t comma = std::min(text.find(',', pos), text.size());
+    std::string item = text.substr(pos, comma - pos);
+    pos = comma + 1;
+    size_t eq = item.find('=');
+    std::string key = item.substr(0, eq), value = eq == std::string::npos ? "" : item.substr(eq + 1);
+    if (key == "driver") {
+      g_image_opts_format = value;
+    } else if (key == "file.filename") {
+      path = value;
+    } else if (key == "filename") {
+      // A format driver takes no filename of its own: QEMU then misses the "file" child.
+    } else if (key == "file.driver" && value == "file") {
+    } else if (key == "cache.direct" && (value == "on" || value == "off")) {
+      g_image_opts_direct = value == "on";
+    } else if (!item.empty()) {
+      report("Could not open '{}': option '{}' is not supported by corvid", text, key);
+      return std::nullopt;
+    }
+  }
+  if (path.empty()) {
+    report("Could not open '{}': A block device must be specified for \"file\"", text);
+    return std::nullopt;
+  }
+  return path;
+}
+
 std::unique_ptr<block::BlockDevice> open_or_report(const std::string& path,
-                                                   const block::OpenOptions& options) {
+                                                   const block::OpenOptions& given) {
+  block::OpenOptions options = given;
+  if (options.format.empty()) options.format = g_image_opts_format;
+  if (g_image_opts_direct) options.cache = block::CacheMode::kNone;
   auto dev = block::open_image(path, options);
   if (!dev) {
     report("Could not open '{}': {}", path, open_error_text(dev.error()));

@@ -60,6 +60,11 @@ const char* error_text(const Error& e);
 // QEMU's warning when a writable open probed the format and found raw.
 void warn_probed_raw(const std::string& path);
 
+// --image-opts: "driver=FMT,file.driver=file,file.filename=PATH[,cache.direct=on]" gives
+// PATH; the driver becomes the format open_or_report uses when none is given. Other keys are
+// refused with a message (nullopt).
+std::optional<std::string> apply_image_opts(const std::string& text);
+
 // Opens an image, printing "Could not open '<path>': <error>" on failure.
 std::unique_ptr<block::BlockDevice> open_or_report(const std::string& path,
                                                    const block::OpenOptions& options);

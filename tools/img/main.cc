@@ -1,7 +1,10 @@
 // corvid-img: qemu-img's command line over corvid's block layer (see docs/tools.md).
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/version.h"
 #include "tools/img/img_common.h"
@@ -87,7 +90,25 @@ int main(int argc, char** argv) {
   }
   if (i >= argc) return corvid::img::usage_error("Not enough arguments");
   for (const auto& c : kCommands) {
-    if (std::strcmp(c.name, argv[i]) == 0) return c.run(argc - i, argv + i);
+    if (std::strcmp(c.name, argv[i]) != 0) continue;
+    // --image-opts: the file arguments are option strings; they become file names (and a
+    // format) before the command parses its arguments.
+    std::vector<char*> args(argv + i, argv + argc);
+    std::vector<std::string> storage;
+    storage.reserve(args.size());
+    auto opts = std::find_if(args.begin(), args.end(),
+                             [](char* a) { return std::strcmp(a, "--image-opts") == 0; });
+    if (opts != args.end()) {
+      args.erase(opts);
+      for (auto& a : args) {
+        if (std::strstr(a, "filename=") == nullptr) continue;
+        auto path = corvid::img::apply_image_opts(a);
+        if (!path) return 1;
+        storage.push_back(*path);
+        a = storage.back().data();
+      }
+    }
+    return c.run(static_cast<int>(args.size()), args.data());
   }
   return corvid::img::usage_error("Command not found: {}", argv[i]);
 }
