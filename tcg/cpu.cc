@@ -223,6 +223,16 @@ void Cpu::inject_interrupt(uint8_t vector) {
 void Cpu::check_interrupts(bool kicked) {
   // The shadowed instruction already retired: sti/mov ss end their block one instruction later.
   s_.interrupt_shadow = 0;
+  // NMI beats maskable interrupts and ignores IF; it is held while a previous NMI's handler has
+  // not yet executed IRET (SDM Vol. 3 §6.7.1, §6.9 priorities).
+  if (!s_.nmi_blocked && nmi_pending_.load(std::memory_order_acquire)) {
+    nmi_pending_.store(false, std::memory_order_relaxed);
+    halted_ = false;
+    ++stats_.interrupts;
+    deliver(kNmi, false, 0, false, s_.rip);
+    s_.nmi_blocked = 1;
+    return;
+  }
   bool if_set = s_.rflags & kFlagIf;
   bool if_rose = if_set && !if_was_set_;
   if_was_set_ = if_set;

@@ -93,6 +93,13 @@ class Cpu {
     stop_request_.store(true, std::memory_order_release);
     kick();
   }
+  // From any thread: raises the NMI line (LAPIC NMI IPI, LINT NMI). One NMI stays pending while
+  // NMIs are blocked; it is delivered through IDT vector 2 regardless of IF.
+  void post_nmi() {
+    nmi_pending_.store(true, std::memory_order_release);
+    kick();
+  }
+  bool nmi_pending() const { return nmi_pending_.load(std::memory_order_acquire); }
   bool halted() const { return halted_; }
   void set_halted(bool h) { halted_ = h; }
   const Statistics& stats() const { return stats_; }
@@ -123,6 +130,7 @@ class Cpu {
   Block* cur_block_ = nullptr;
   std::atomic<uint32_t> exit_request_{0};
   std::atomic<bool> stop_request_{false};
+  std::atomic<bool> nmi_pending_{false};
   uint64_t budget_ = 0;
   // Chained blocks left before the main loop looks at timers and interrupts again (bounds the
   // latency of a timer that nothing kicks).

@@ -101,6 +101,8 @@ struct alignas(16) CpuState {
 
   // 1 after sti / mov ss / pop ss: interrupts are blocked until the next instruction retires.
   uint32_t interrupt_shadow = 0;
+  // 1 from the delivery of an NMI until the next IRET (SDM Vol. 3 §6.7.1): further NMIs wait.
+  uint32_t nmi_blocked = 0;
 
   // The IR's virtual registers (temporaries local to a block).
   uint64_t temp[kNumTemps] = {};

@@ -197,6 +197,12 @@ void Cpu::deliver(uint8_t vector, bool has_error, uint32_t error, bool software,
 
 void interrupt_return(Cpu& cpu, unsigned size, const Op* op) {
   CpuState& s = cpu.s_;
+  // IRET unblocks NMIs even when it then faults (SDM Vol. 3 §6.7.1); a held NMI is taken at the
+  // next instruction boundary the main loop sees.
+  if (s.nmi_blocked) {
+    s.nmi_blocked = 0;
+    if (cpu.nmi_pending()) cpu.kick();
+  }
   uint64_t sp = s.gpr[4];
   if (!(s.cr0 & kCr0Pe)) {
     uint64_t ip = pop_stack(cpu, sp, 2, op), cs = pop_stack(cpu, sp, 2, op);

@@ -183,8 +183,11 @@ void TcgAccelerator::ipi(int from, uint32_t dest, uint32_t shorthand, hw::Lapic:
       case hw::Lapic::DeliveryMode::kLowest:
         v->lapic().accept(vector, false);
         break;
+      case hw::Lapic::DeliveryMode::kNmi:
+        v->post_nmi();  // the vector field is ignored: NMI is vector 2 (SDM Vol. 3 §11.6.1)
+        break;
       default:
-        break;  // NMI/SMI: not modelled in stage 1
+        break;  // SMI, ExtINT: not modelled
     }
   }
 }

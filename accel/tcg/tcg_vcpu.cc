@@ -85,6 +85,12 @@ void TcgVcpu::kick() {
   cv_.notify_all();
 }
 
+void TcgVcpu::post_nmi() {
+  if (!lapic_->enabled()) return;
+  cpu_->post_nmi();
+  kick();
+}
+
 void TcgVcpu::request_stop() {
   {
     std::lock_guard lock(mutex_);
@@ -102,7 +108,7 @@ bool TcgVcpu::wait_for_wakeup() {
       return false;
     }
     lock.unlock();
-    bool ready = has_interrupt();
+    bool ready = cpu_->nmi_pending() || has_interrupt();
     uint64_t wait = lapic_->ns_until_timer();
     if (index_ == 0) wait = std::min(wait, accel_->poll_timers());
     lock.lock();
@@ -117,6 +123,7 @@ void TcgVcpu::reset_to_sipi(uint8_t vector) {
   // Wait-for-SIPI ends in real mode at vector << 12 (SDM Vol. 3 §8.4.4.1).
   tcg::CpuState& s = cpu_->state();
   s = tcg::CpuState{};
+  cpu_->nmi_pending_.store(false);  // NMIs are blocked in wait-for-SIPI (SDM Vol. 3 §8.4.1)
   for (auto& seg : s.seg) seg = tcg::Segment{0, 0xffff, 0x93, 0};
   s.seg[tcg::kCs] = tcg::Segment{static_cast<uint64_t>(vector) << 12, 0xffff, 0x9b,
                                  static_cast<uint16_t>(vector << 8)};
@@ -133,16 +140,19 @@ TcgVcpu::Unparked TcgVcpu::wait_parked(bool for_sipi) {
   for (;;) {
     int sipi = -1;
     // In wait-for-SIPI an INIT changes nothing (SDM Vol. 3 §8.4.4.1); halted with IF=0, INIT is
-    // what ends the halt (the AP goes back to wait-for-SIPI; NMIs are not modelled).
+    // what ends the halt (the AP goes back to wait-for-SIPI), or an NMI (its handler runs).
+    bool nmi = false;
     bool woke = accel_->unpark_if([&] {
       if (for_sipi) {
         lapic_->take_init();
         sipi = lapic_->take_sipi();
         return sipi >= 0;
       }
+      if (cpu_->nmi_pending()) return nmi = true;
       return index_ != 0 && lapic_->take_init();
     });
     if (woke) {
+      if (nmi) return Unparked::kNmi;
       if (!for_sipi) return Unparked::kInit;
       reset_to_sipi(static_cast<uint8_t>(sipi));
       started_ = true;
@@ -186,6 +196,7 @@ VcpuExit TcgVcpu::run() {
           Unparked u = wait_parked(false);
           if (u == Unparked::kStop) return stopped;
           if (u == Unparked::kAllParked) return halted;
+          if (u == Unparked::kNmi) continue;  // run() delivers it and leaves the halt
           cpu_->set_halted(false);
           started_ = false;  // INIT: back to wait-for-SIPI
           continue;

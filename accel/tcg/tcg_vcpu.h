@@ -28,6 +28,9 @@ class TcgVcpu : public Vcpu, public tcg::SystemBus, public tcg::InterruptControl
 
   hw::Lapic& lapic() { return *lapic_; }
   void kick();
+  // An NMI for this CPU (LAPIC NMI delivery mode); dropped while the LAPIC is disabled, and one
+  // that arrived in wait-for-SIPI is dropped at SIPI (SDM Vol. 3 §8.4.1).
+  void post_nmi();
   const tcg::Statistics& stats() const { return cpu_->stats(); }
 
   // tcg::SystemBus
@@ -52,7 +55,7 @@ class TcgVcpu : public Vcpu, public tcg::SystemBus, public tcg::InterruptControl
   void write_profile(const std::string& prefix);
   bool wait_for_wakeup();  // false when a stop was requested
   // Parked (see TcgAccelerator::park): waiting for SIPI, or halted with IF=0 until INIT.
-  enum class Unparked { kStarted, kInit, kStop, kAllParked };
+  enum class Unparked { kStarted, kInit, kNmi, kStop, kAllParked };
   Unparked wait_parked(bool for_sipi);
   void reset_to_sipi(uint8_t vector);
 
