@@ -2,6 +2,7 @@
 // updating rSI/rDI/rCX after each element so a fault in the middle leaves exactly the state the
 // SDM describes for an interrupted rep ("the instruction restarts with the remaining count");
 // rep stos and rep movs with DF=0 move whole in-page runs at once through host pointers.
+#include <algorithm>
 #include <cstring>
 
 #include "tcg/softmmu_inline.h"
@@ -29,6 +30,11 @@ void set_reg_masked(uint64_t& r, uint64_t v, uint64_t amask) {
   r = amask == 0xffff ? (r & ~0xffffull) | (v & 0xffff) : v & amask;
 }
 
+template <typename T>
+void fill(uint8_t* h, T v, uint64_t n) {
+  for (uint64_t i = 0; i < n; ++i) std::memcpy(h + i * sizeof(T), &v, sizeof(T));
+}
+
 // Bulk path for rep stos / rep movs, DF=0: returns elements done (0: take the slow path).
 uint64_t bulk(StrCtx& c, StrKind kind, uint64_t count) {
   CpuState& s = c.cpu.s_;
@@ -36,10 +42,15 @@ uint64_t bulk(StrCtx& c, StrKind kind, uint64_t count) {
   uint64_t dst = c.lin(c.dst_base, di);
   uint64_t room = (4096 - (dst & 0xfff)) / c.esize;
   if (room == 0) return 0;
+  // 16/32-bit addressing: stop where rDI/rSI wrap, the element loop handles the wrap.
+  if (c.amask != ~0ull) room = std::min(room, (c.amask - di + 1) / c.esize);
   uint64_t n = count < room ? count : room;
+  if (n == 0) return 0;
   if (kind == kMovs) {
-    uint64_t src = c.lin(c.src_base, s.gpr[6] & c.amask);
+    uint64_t si = s.gpr[6] & c.amask;
+    uint64_t src = c.lin(c.src_base, si);
     uint64_t sroom = (4096 - (src & 0xfff)) / c.esize;
+    if (c.amask != ~0ull) sroom = std::min(sroom, (c.amask - si + 1) / c.esize);
     if (sroom == 0) return 0;
     if (sroom < n) n = sroom;
     uint8_t* hs = c.cpu.host_for_read(src, static_cast<unsigned>(n * c.esize), &c.op);
@@ -48,6 +59,8 @@ uint64_t bulk(StrCtx& c, StrKind kind, uint64_t count) {
     size_t bytes = n * c.esize;
     if (hd >= hs + bytes || hs >= hd + bytes || hd <= hs) {
       std::memmove(hd, hs, bytes);  // forward copy semantics hold when dst <= src or disjoint
+    } else if (static_cast<size_t>(hd - hs) < c.esize) {
+      return 0;  // overlap closer than one element: a byte copy would differ, go element-wise
     } else {
       for (size_t i = 0; i < bytes; ++i) hd[i] = hs[i];
     }
@@ -55,11 +68,18 @@ uint64_t bulk(StrCtx& c, StrKind kind, uint64_t count) {
   } else {
     uint8_t* hd = c.cpu.host_for_write(dst, static_cast<unsigned>(n * c.esize), &c.op);
     if (!hd) return 0;
-    uint64_t v = s.gpr[0];
-    if (c.esize == 1) {
-      std::memset(hd, static_cast<int>(v & 0xff), n);
+    uint64_t v = s.gpr[0] & size_mask(c.esize);
+    // A value whose bytes are all equal (zeroing: clear_page, memset) is one memset; otherwise
+    // typed stores per width. A per-element memcpy of a runtime size compiled to one short
+    // `rep movsq` per element and made helper_string the top boot symbol.
+    if (v == (v & 0xff) * (size_mask(c.esize) / 0xff)) {
+      std::memset(hd, static_cast<int>(v & 0xff), n * c.esize);
     } else {
-      for (uint64_t i = 0; i < n; ++i) std::memcpy(hd + i * c.esize, &v, c.esize);
+      switch (c.esize) {
+        case 2: fill(hd, static_cast<uint16_t>(v), n); break;
+        case 4: fill(hd, static_cast<uint32_t>(v), n); break;
+        default: fill(hd, v, n); break;
+      }
     }
   }
   set_reg_masked(s.gpr[7], di + n * c.esize, c.amask);
