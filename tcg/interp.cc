@@ -292,17 +292,45 @@ inline uint64_t address(Cpu& cpu, const Op* op) {
   return R(cpu, op->a) + (R(cpu, op->c) << (op->imm2 & 3)) + op->imm;
 }
 
-template <unsigned N, bool Inline = false>
-const Op* h_load(Cpu& cpu, const Op* op) {
-  R(cpu, op->d) = cpu.load<N>(address<Inline>(cpu, op), op);
+// The TLB-miss/MMIO/page-crossing paths of h_load/h_store live out of line and are tail-called:
+// with the slow call inlined, every load paid a stack frame and a saved register for it.
+template <unsigned N>
+[[gnu::noinline]] const Op* h_load_slow(Cpu& cpu, const Op* op, uint64_t va) {
+  R(cpu, op->d) = cpu.load_slow(va, N, op);
+  return next_op(cpu, op);
+}
+
+template <unsigned N>
+[[gnu::noinline]] const Op* h_store_slow(Cpu& cpu, const Op* op, uint64_t va) {
+  cpu.store_slow(va, N, R(cpu, op->b), op);
+  if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
   return next_op(cpu, op);
 }
 
 template <unsigned N, bool Inline = false>
+const Op* h_load(Cpu& cpu, const Op* op) {
+  uint64_t va = address<Inline>(cpu, op);
+  const TlbEntry& e = cpu.tlb_[cpu.mmu_index_][(va >> 12) & (kTlbSize - 1)];
+  if (__builtin_expect(e.read == (va & ~0xfffull) && (va & 0xfff) <= 4096 - N, 1)) {
+    uint64_t v = 0;
+    std::memcpy(&v, reinterpret_cast<const void*>(va + e.addend), N);
+    R(cpu, op->d) = v;
+    return next_op(cpu, op);
+  }
+  return h_load_slow<N>(cpu, op, va);
+}
+
+template <unsigned N, bool Inline = false>
 const Op* h_store(Cpu& cpu, const Op* op) {
-  cpu.store<N>(address<Inline>(cpu, op), R(cpu, op->b), op);
-  if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
-  return next_op(cpu, op);
+  uint64_t va = address<Inline>(cpu, op);
+  const TlbEntry& e = cpu.tlb_[cpu.mmu_index_][(va >> 12) & (kTlbSize - 1)];
+  if (__builtin_expect(e.write == (va & ~0xfffull) && (va & 0xfff) <= 4096 - N, 1)) {
+    uint64_t v = R(cpu, op->b);
+    std::memcpy(reinterpret_cast<void*>(va + e.addend), &v, N);
+    if (__builtin_expect(cpu.smc_hit_, 0)) return smc_redirect(cpu, op);
+    return next_op(cpu, op);
+  }
+  return h_store_slow<N>(cpu, op, va);
 }
 
 const Op* h_probe_write(Cpu& cpu, const Op* op) {
