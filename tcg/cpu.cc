@@ -228,6 +228,7 @@ void Cpu::check_interrupts(bool kicked) {
   if (!s_.nmi_blocked && nmi_pending_.load(std::memory_order_acquire)) {
     nmi_pending_.store(false, std::memory_order_relaxed);
     halted_ = false;
+    link_from_ = nullptr;  // the handler is no successor of the block left last
     ++stats_.interrupts;
     deliver(kNmi, false, 0, false, s_.rip);
     s_.nmi_blocked = 1;
@@ -248,6 +249,9 @@ void Cpu::check_interrupts(bool kicked) {
   int v = intc_->acknowledge();
   if (v < 0) return;
   halted_ = false;
+  // The last block's exit must not be chained to the handler: that link would jump into the
+  // handler without an interrupt frame every time the block runs again.
+  link_from_ = nullptr;
   ++stats_.interrupts;
   deliver(static_cast<uint8_t>(v), false, 0, false, s_.rip);
 }
@@ -311,6 +315,7 @@ CpuExit Cpu::run(uint64_t budget) {
     try {
       check_interrupts(kicked);
     } catch (const GuestFault& f) {
+      link_from_ = nullptr;
       handle_fault(f.vector, f.has_error, f.error, s_.rip);
       continue;
     }

@@ -124,5 +124,27 @@ TEST(TcgNmi, IretThatFaultsStillUnblocks) {
   EXPECT_EQ(g.cpu.state().nmi_blocked, 0u);
 }
 
+TEST(TcgNmi, HandlerOnTheSamePageIsNotChainedToTheInterruptedBlock) {
+  // cli; L: jmp L, and the NMI handler (inc ebx; iretq) on the same page. The loop's exit, left
+  // unchained when the budget ran out, must not be linked to the handler the NMI enters next:
+  // the loop would then jump into the handler without an interrupt frame (kvm-unit-tests' apic
+  // test entered its IPI handler like that and IRET popped garbage).
+  Guest g({0xfa, 0xeb, 0xfe}, {});
+  const uint64_t handler = kCode + 0x800;
+  const uint8_t code[] = {0xff, 0xc3, 0x48, 0xcf};
+  std::memcpy(g.ram + handler, code, sizeof code);
+  g.put64(kIdt + 16 * kNmi,
+          (handler & 0xffff) | (8ull << 16) | (0x8eull << 40) | ((handler & 0xffff0000ull) << 32));
+  EXPECT_EQ(g.run(), CpuExitReason::kBudget);
+  for (int i = 1; i <= 3; ++i) {
+    g.cpu.post_nmi();
+    EXPECT_EQ(g.run(), CpuExitReason::kBudget);
+    EXPECT_EQ(g.reg(3), static_cast<uint64_t>(i));
+    EXPECT_EQ(g.reg(4), kStack);
+    EXPECT_EQ(g.cpu.state().rip, kCode + 1);
+    EXPECT_EQ(g.reg(0), 0xffffu);  // no exception
+  }
+}
+
 }  // namespace
 }  // namespace corvid::tcg::testing
