@@ -47,6 +47,10 @@ class InterruptController {
   // TSC-deadline MSR (IA32_TSC_DEADLINE, 0x6e0).
   virtual void set_tsc_deadline(uint64_t value) = 0;
   virtual uint64_t tsc_deadline() = 0;
+  // CR8 is TPR[7:4] (SDM Vol. 3 §11.8.6): the LAPIC's TPR, or -1 when there is none (the CPU then
+  // keeps CR8 itself).
+  virtual int tpr() { return -1; }
+  virtual void set_tpr(uint8_t) {}
 };
 
 enum class CpuExitReason { kHalt, kShutdown, kStop, kBudget, kInternalError };

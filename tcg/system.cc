@@ -326,6 +326,10 @@ uint64_t read_cr(Cpu& cpu, int cr) {
     case 4:
       return s.cr4;
     default:
+      if (cpu.intc_) {
+        int tpr = cpu.intc_->tpr();
+        if (tpr >= 0) return static_cast<uint64_t>(tpr) >> 4;
+      }
       return s.cr8;
   }
 }
@@ -364,6 +368,7 @@ void write_cr(Cpu& cpu, int cr, uint64_t v, const Op* op) {
       break;
     case 8:
       s.cr8 = v & 0xf;
+      if (cpu.intc_) cpu.intc_->set_tpr(static_cast<uint8_t>(s.cr8 << 4));
       break;
     default:
       cpu.raise_no_error(kUd, op);

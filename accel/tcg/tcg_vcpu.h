@@ -50,6 +50,10 @@ class TcgVcpu : public Vcpu, public tcg::SystemBus, public tcg::InterruptControl
   void set_apic_base(uint64_t v) override { lapic_->set_apic_base(v); }
   void set_tsc_deadline(uint64_t v) override { lapic_->set_tsc_deadline(v); }
   uint64_t tsc_deadline() override { return lapic_->tsc_deadline(); }
+  int tpr() override { return lapic_->enabled() ? static_cast<int>(lapic_->tpr()) : -1; }
+  void set_tpr(uint8_t v) override {
+    if (lapic_->enabled()) lapic_->set_tpr(v);
+  }
 
  private:
   void write_profile(const std::string& prefix);

@@ -42,6 +42,20 @@ bool Lapic::matches_logical(uint32_t dest) const {
   return ((ldr >> 4) == (dest >> 4)) && (ldr & dest & 0xf);  // cluster model
 }
 
+uint32_t Lapic::tpr() {
+  std::lock_guard lock(mutex_);
+  return tpr_;
+}
+
+void Lapic::set_tpr(uint32_t v) {
+  {
+    std::lock_guard lock(mutex_);
+    tpr_ = v & 0xff;
+    pending_ = true;
+  }
+  if (hooks_.kick) hooks_.kick();  // a lower TPR may unmask a pending interrupt
+}
+
 void Lapic::set_apic_base(uint64_t v) {
   std::lock_guard lock(mutex_);
   bool was_enabled = enabled();

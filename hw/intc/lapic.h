@@ -49,6 +49,9 @@ class Lapic : public IoHandler {
   // Nanoseconds until the timer fires, or UINT64_MAX when it is not armed.
   uint64_t ns_until_timer();
 
+  // The TPR as CR8 sees it (CR8 = TPR[7:4], SDM Vol. 3 §11.8.6).
+  uint32_t tpr();
+  void set_tpr(uint32_t v);
   uint32_t id() const { return id_; }
   bool matches_logical(uint32_t dest) const;
   uint64_t apic_base() const { return base_; }

@@ -31,6 +31,22 @@ TEST(TcgLapic, GloballyDisabledApicAcceptsNothingAndResets) {
   EXPECT_FALSE(apic.has_interrupt());               // the pending 0x40 was dropped
 }
 
+TEST(TcgLapic, Cr8IsTheTprHighNibble) {
+  // mov cr8 goes through set_tpr/tpr (SDM Vol. 3 §11.8.6): both views are one register, and a
+  // TPR that masks a pending vector hides it until CR8 lowers it again.
+  Lapic apic(0, {});
+  apic.io_write(kSvr, 4, 0x1ff);
+  apic.set_tpr(0x50);
+  EXPECT_EQ(apic.io_read(kTpr, 4), 0x50u);
+  apic.io_write(kTpr, 4, 0x30);
+  EXPECT_EQ(apic.tpr(), 0x30u);
+  apic.set_tpr(0xf0);
+  apic.accept(0x40, false);
+  EXPECT_FALSE(apic.has_interrupt());
+  apic.set_tpr(0x00);
+  EXPECT_TRUE(apic.has_interrupt());
+}
+
 TEST(TcgLapic, EnabledApicKeepsItsStateAcrossBaseRewrites) {
   Lapic apic(1, {});
   apic.io_write(kSvr, 4, 0x1ff);
