@@ -365,13 +365,17 @@ Handler extend_handler(unsigned n, bool sign) {
   }
 }
 
-const Op* h_setcc(Cpu& cpu, const Op* op) {
-  R(cpu, op->d) = eval_condition(cpu.s_, op->cond);
+// setcc/cmov/jcc have one handler per condition code (tables below h_jcc): with the condition
+// a constant, eval_condition's inline paths shrink to the one comparison it needs.
+template <unsigned Cond>
+[[gnu::flatten]] const Op* h_setcc(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = eval_condition(cpu.s_, Cond);
   return next_op(cpu, op);
 }
 
-const Op* h_cmov(Cpu& cpu, const Op* op) {
-  R(cpu, op->d) = eval_condition(cpu.s_, op->cond) ? R(cpu, op->b) : R(cpu, op->a);
+template <unsigned Cond>
+[[gnu::flatten]] const Op* h_cmov(Cpu& cpu, const Op* op) {
+  R(cpu, op->d) = eval_condition(cpu.s_, Cond) ? R(cpu, op->b) : R(cpu, op->a);
   return next_op(cpu, op);
 }
 
@@ -414,9 +418,8 @@ const Op* h_jmp(Cpu& cpu, const Op* op) {
   return nullptr;
 }
 
-// One handler per condition code: with the condition a constant, eval_condition's inline paths
-// shrink to the one comparison that condition needs (the out-of-line call with a jump table
-// over the condition was ~3 % of a Linux boot).
+// Per condition code like h_setcc (the out-of-line eval_condition with a jump table over the
+// condition was ~3 % of a Linux boot).
 template <unsigned Cond>
 [[gnu::flatten]] const Op* h_jcc(Cpu& cpu, const Op* op) {
   bool taken = eval_condition(cpu.s_, Cond);
@@ -429,13 +432,27 @@ template <unsigned Cond>
   return nullptr;
 }
 
-template <unsigned... C>
-constexpr std::array<Handler, sizeof...(C)> jcc_table(std::integer_sequence<unsigned, C...>) {
-  return {h_jcc<C>...};
+template <template <unsigned> class H, unsigned... C>
+constexpr std::array<Handler, sizeof...(C)> cond_table(std::integer_sequence<unsigned, C...>) {
+  return {H<C>::fn...};
 }
 
-Handler jcc_handler(unsigned cond) {
-  static constexpr auto table = jcc_table(std::make_integer_sequence<unsigned, 16>{});
+template <unsigned C>
+struct JccH {
+  static constexpr Handler fn = h_jcc<C>;
+};
+template <unsigned C>
+struct SetccH {
+  static constexpr Handler fn = h_setcc<C>;
+};
+template <unsigned C>
+struct CmovH {
+  static constexpr Handler fn = h_cmov<C>;
+};
+
+template <template <unsigned> class H>
+Handler cond_handler(unsigned cond) {
+  static constexpr auto table = cond_table<H>(std::make_integer_sequence<unsigned, 16>{});
   return table[cond & 15];
 }
 
@@ -817,15 +834,15 @@ Handler select_handler(const Op& op) {
     case IrKind::kExtend:
       return extend_handler(n, op.cond);
     case IrKind::kSetcc:
-      return h_setcc;
+      return cond_handler<SetccH>(op.cond);
     case IrKind::kCmov:
-      return h_cmov;
+      return cond_handler<CmovH>(op.cond);
     case IrKind::kHelper:
       return h_helper;
     case IrKind::kJmp:
       return h_jmp;
     case IrKind::kJcc:
-      return jcc_handler(op.cond);
+      return cond_handler<JccH>(op.cond);
     case IrKind::kJmpInd:
       return h_jmp_ind;
     case IrKind::kExit:
