@@ -69,6 +69,40 @@ void emit_enter(Emitter& e) {
   e.set_gpr(4, rsp, ss);
 }
 
+// PUSHA/PUSHAD and POPA/POPAD (legacy and real mode only; #UD in 64-bit mode, where the decoder
+// rejects them). imm2 = stack size << 8 | operand size. Every access happens before any register
+// changes, so a fault leaves the instruction restartable.
+void helper_pusha(Cpu& cpu, const Op& op) {
+  CpuState& s = cpu.s_;
+  unsigned ss = static_cast<unsigned>(op.imm2 >> 8), size = op.imm2 & 0xff;
+  uint64_t mask = ss == 4 ? 0xffffffffull : 0xffff;
+  uint64_t rsp = s.gpr[4], sp = rsp;
+  const uint64_t values[8] = {s.gpr[0], s.gpr[1], s.gpr[2], s.gpr[3],
+                              rsp,      s.gpr[5], s.gpr[6], s.gpr[7]};
+  for (uint64_t v : values) {
+    sp = (sp - size) & mask;
+    cpu.store_slow((s.seg[kSs].base + sp) & 0xffffffffull, size, v, &op);
+  }
+  s.gpr[4] = (rsp & ~mask) | sp;
+}
+
+void helper_popa(Cpu& cpu, const Op& op) {
+  CpuState& s = cpu.s_;
+  unsigned ss = static_cast<unsigned>(op.imm2 >> 8), size = op.imm2 & 0xff;
+  uint64_t mask = ss == 4 ? 0xffffffffull : 0xffff;
+  uint64_t sp = s.gpr[4];
+  uint64_t v[8];
+  for (int i = 7; i >= 0; --i) {
+    v[i] = cpu.load_slow((s.seg[kSs].base + (sp & mask)) & 0xffffffffull, size, &op);
+    sp = (sp & ~mask) | ((sp + size) & mask);
+  }
+  for (int i = 0; i < 8; ++i) {
+    if (i == 4) continue;  // the stored rSP is skipped
+    s.gpr[i] = size == 2 ? (s.gpr[i] & ~0xffffull) | (v[i] & 0xffff) : v[i] & 0xffffffffull;
+  }
+  s.gpr[4] = sp;
+}
+
 void require_cpl0(Cpu& cpu, const Op& op) {
   if (cpu.s_.cpl != 0) cpu.raise(kGp, 0, &op);
 }
@@ -459,6 +493,14 @@ bool emit_system(Emitter& e) {
       return true;
     case ZYDIS_MNEMONIC_ENTER:
       emit_enter(e);
+      return true;
+    case ZYDIS_MNEMONIC_PUSHA:
+    case ZYDIS_MNEMONIC_PUSHAD:
+      e.helper(helper_pusha, 0, 0, 0, 0, static_cast<int64_t>(e.stack_size() << 8 | e.osize()));
+      return true;
+    case ZYDIS_MNEMONIC_POPA:
+    case ZYDIS_MNEMONIC_POPAD:
+      e.helper(helper_popa, 0, 0, 0, 0, static_cast<int64_t>(e.stack_size() << 8 | e.osize()));
       return true;
     case ZYDIS_MNEMONIC_UD0:
     case ZYDIS_MNEMONIC_UD1:

@@ -27,7 +27,8 @@ constexpr uint32_t kSupported = kFlagPageAlignModules | kFlagMemoryInfo | kFlagV
 constexpr uint32_t kInfoMemory = 1u << 0, kInfoCmdline = 1u << 2, kInfoModules = 1u << 3,
                    kInfoMmap = 1u << 6, kInfoLoaderName = 1u << 9;
 
-// Where the structures go: the page corvid keeps for boot information, below 1 MiB.
+// Where the structures go: the page corvid keeps for boot information, below 1 MiB (images may
+// load elsewhere below 1 MiB: kLowReserved).
 constexpr uint64_t kInfo = x86::kStartInfo;            // 0x58 bytes used of 0x80
 constexpr uint64_t kModules = x86::kStartInfo + 0x80;  // one 16-byte entry
 constexpr uint64_t kMmap = x86::kStartInfo + 0x100;    // up to 64 entries of 24 bytes
@@ -40,11 +41,27 @@ struct Image {
   uint64_t start = ~0ull, end = 0;
 };
 
+// What corvid writes below 1 MiB for a multiboot kernel, and the EBDA/VGA/BIOS area above
+// 640 KiB (ACPI and MP tables). Images may load anywhere else there, as QEMU's -kernel allows
+// (kvm-unit-tests' realmode test is linked at 0x8000).
+struct LowRange {
+  uint64_t start, end;
+  const char* what;
+};
+constexpr LowRange kLowReserved[] = {
+    {x86::kBootGdt, x86::kBootGdt + 0x100, "corvid's boot GDT"},
+    {kInfo & ~0xfffull, (kInfo & ~0xfffull) + 0x1000, "the multiboot information page"},
+    {x86::kCmdline, x86::kCmdline + x86::kCmdlineMax, "the command line"},
+    {x86::kEbdaStart, x86::kHighMemStart, "the EBDA/VGA/BIOS area (ACPI and MP tables)"},
+};
+
 Result<> check_placement(const GuestMemory& memory, uint64_t addr, uint64_t size,
                          const char* what) {
-  if (addr < x86::kHighMemStart)
-    return errorf(ENOEXEC, "multiboot: {} at {:#x} is below 1 MiB, where corvid keeps boot data",
-                  what, addr);
+  for (const LowRange& r : kLowReserved) {
+    if (addr < r.end && addr + size > r.start)
+      return errorf(ENOEXEC, "multiboot: {} [{:#x}, +{:#x}) overlaps {} [{:#x}, {:#x})", what,
+                    addr, size, r.what, r.start, r.end);
+  }
   if (addr + size > x86::kFourGiB || addr + size < addr)
     return errorf(ENOEXEC, "multiboot: {} [{:#x}, +{:#x}) goes beyond 4 GiB", what, addr, size);
   if (!memory.contains(addr, size))

@@ -165,12 +165,29 @@ TEST_F(MultibootFixture, MalformedHeadersAreClearErrors) {
   store_le32(short_bss.data() + 64 + 24, kLoad + 0x1000);
   EXPECT_NE(load_error(short_bss).find("bss_end_addr"), std::string::npos);
 
+  // Below 1 MiB only corvid's own boot data and the BIOS area are refused.
   auto low = kludge_image();
-  store_le32(low.data() + 64 + 12, 0x10000 + 64);
-  store_le32(low.data() + 64 + 16, 0x10000);
-  store_le32(low.data() + 64 + 20, 0x12000);
-  store_le32(low.data() + 64 + 24, 0x14000);
-  EXPECT_NE(load_error(low).find("below 1 MiB"), std::string::npos);
+  store_le32(low.data() + 64 + 12, 0x7800 + 64);
+  store_le32(low.data() + 64 + 16, 0x7800);
+  store_le32(low.data() + 64 + 20, 0x9800);
+  store_le32(low.data() + 64 + 24, 0xb800);
+  EXPECT_NE(load_error(low).find("multiboot information page"), std::string::npos);
+  auto bios = kludge_image();
+  store_le32(bios.data() + 64 + 12, 0x9f000 + 64);
+  store_le32(bios.data() + 64 + 16, 0x9f000);
+  store_le32(bios.data() + 64 + 20, 0xa0000);
+  store_le32(bios.data() + 64 + 24, 0xa1000);
+  EXPECT_NE(load_error(bios).find("BIOS area"), std::string::npos);
+  // Where QEMU's -kernel puts kvm-unit-tests' realmode test: accepted, entry and data in place.
+  auto realmode = kludge_image();
+  store_le32(realmode.data() + 64 + 12, 0x8000 + 64);
+  store_le32(realmode.data() + 64 + 16, 0x8000);
+  store_le32(realmode.data() + 64 + 20, 0xa000);
+  store_le32(realmode.data() + 64 + 24, 0xda30);
+  store_le32(realmode.data() + 64 + 28, 0x8100);
+  EXPECT_EQ(load_error(realmode), "loaded");
+  EXPECT_EQ(mem.read_u8(0x9fff).value(), 0x90);
+  EXPECT_EQ(mem.read_u8(0xda2f).value(), 0);
 
   auto bad_entry = kludge_image();
   store_le32(bad_entry.data() + 64 + 28, 0xf0000000);
