@@ -286,6 +286,53 @@ TEST_F(TcgDifferential, StringOpsWithRep) {
   }
 }
 
+// The bulk paths of rep stos/movs (a fill of equal bytes is one memset, other values a store loop
+// per width; whole page chunks at a time) against the element loop of the host: every width,
+// fills across a page boundary, both directions, and movs whose destination overlaps its source
+// by less than one element (which a byte-wise bulk copy gets wrong).
+TEST_F(TcgDifferential, RepStosAndMovsBulkPaths) {
+  ASSERT_TRUE(d.ok());
+  std::vector<uint8_t> data(0x5000);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + 3);
+  const std::vector<std::vector<uint8_t>> stos = {
+      {0xf3, 0xaa}, {0xf3, 0x66, 0xab}, {0xf3, 0xab}, {0xf3, 0x48, 0xab}};
+  const std::vector<std::vector<uint8_t>> movs = {
+      {0xf3, 0xa4}, {0xf3, 0x66, 0xa5}, {0xf3, 0xa5}, {0xf3, 0x48, 0xa5}};
+  for (uint64_t value : {0ull, 0x4141414141414141ull, 0x0102030405060708ull, ~0ull}) {
+    for (uint64_t count : {1ull, 3ull, 64ull, 600ull, 1100ull}) {
+      for (uint64_t df : {uint64_t{0}, kFlagDf}) {
+        for (size_t w = 0; w < stos.size(); ++w) {
+          MachineState st;
+          st.gpr[0] = value;
+          st.gpr[1] = count;
+          st.rflags = 2 | df;
+          // Starts 24 bytes before a page boundary going up (or after it going down).
+          st.gpr[7] = df ? kDataAddr + 0x4018 : kDataAddr + 0x1000 - 24;
+          ++cases;
+          EXPECT_EQ(d.compare(stos[w], st, kAll, data), "")
+              << "rep stos width " << (1 << w) << " count " << count << " value " << value;
+        }
+      }
+    }
+  }
+  for (uint64_t count : {5ull, 300ull, 1000ull}) {
+    for (uint64_t gap : {1ull, 2ull, 3ull, 5ull, 8ull, 4096ull}) {
+      for (uint64_t df : {uint64_t{0}, kFlagDf}) {
+        for (size_t w = 0; w < movs.size(); ++w) {
+          MachineState st;
+          st.gpr[1] = count;
+          st.rflags = 2 | df;
+          st.gpr[6] = kDataAddr + (df ? 0x2800 : 0x800);
+          st.gpr[7] = st.gpr[6] + gap;
+          ++cases;
+          EXPECT_EQ(d.compare(movs[w], st, kAll, data), "")
+              << "rep movs width " << (1 << w) << " count " << count << " gap " << gap;
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace corvid::tcg::testing
 
