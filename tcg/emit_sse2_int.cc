@@ -12,11 +12,40 @@ namespace corvid::tcg {
 namespace {
 
 enum IntOp : uint8_t {
-  kPsraw, kPsrad, kPmullw, kPmulhw, kPmulhuw, kPmuludq, kPmaddwd,
-  kPaddsb, kPaddsw, kPsubsb, kPsubsw, kPaddusb, kPaddusw, kPsubusb, kPsubusw,
-  kPacksswb, kPackssdw, kPackuswb, kPavgb, kPavgw, kPsadbw, kPminsw, kPmaxsw,
-  kPshufhw, kPshuflw, kShufps, kShufpd, kUnpcklps, kUnpckhps, kUnpcklpd, kUnpckhpd,
-  kMovhlps, kMovlhps, kMovntpd,
+  kPsraw,
+  kPsrad,
+  kPmullw,
+  kPmulhw,
+  kPmulhuw,
+  kPmuludq,
+  kPmaddwd,
+  kPaddsb,
+  kPaddsw,
+  kPsubsb,
+  kPsubsw,
+  kPaddusb,
+  kPaddusw,
+  kPsubusb,
+  kPsubusw,
+  kPacksswb,
+  kPackssdw,
+  kPackuswb,
+  kPavgb,
+  kPavgw,
+  kPsadbw,
+  kPminsw,
+  kPmaxsw,
+  kPshufhw,
+  kPshuflw,
+  kShufps,
+  kShufpd,
+  kUnpcklps,
+  kUnpckhps,
+  kUnpcklpd,
+  kUnpckhpd,
+  kMovhlps,
+  kMovlhps,
+  kMovntpd,
 };
 
 template <typename T>
@@ -41,8 +70,9 @@ T saturate(int64_t v) {
 template <typename T, typename F>
 void lanes(uint8_t* r, const uint8_t* a, const uint8_t* b, F f) {
   for (unsigned i = 0; i < 16 / sizeof(T); ++i)
-    put<T>(r, i, static_cast<T>(f(static_cast<int64_t>(get<T>(a, i)),
-                                  static_cast<int64_t>(get<T>(b, i)))));
+    put<T>(
+        r, i,
+        static_cast<T>(f(static_cast<int64_t>(get<T>(a, i)), static_cast<int64_t>(get<T>(b, i)))));
 }
 
 template <typename T>
@@ -95,7 +125,10 @@ void compute(IntOp op, uint8_t* r, const uint8_t* a, const uint8_t* b, unsigned 
         bool sign = op == kPmulhw;
         int32_t x = sign ? int32_t{get<int16_t>(a, i)} : int32_t{get<uint16_t>(a, i)};
         int32_t y = sign ? int32_t{get<int16_t>(b, i)} : int32_t{get<uint16_t>(b, i)};
-        put<uint16_t>(r, i, static_cast<uint16_t>(static_cast<uint32_t>(x * y) >> 16));
+        // The low 32 bits of the product, computed unsigned (65535 * 65535 overflows int32):
+        // for int16 inputs they are the exact signed product's two's complement.
+        const uint32_t p = static_cast<uint32_t>(x) * static_cast<uint32_t>(y);
+        put<uint16_t>(r, i, static_cast<uint16_t>(p >> 16));
       }
       break;
     case kPmuludq:
@@ -109,17 +142,39 @@ void compute(IntOp op, uint8_t* r, const uint8_t* a, const uint8_t* b, unsigned 
         put<uint32_t>(r, i, static_cast<uint32_t>(v));  // 2 * 0x8000^2 wraps to 0x80000000
       }
       break;
-    case kPaddsb: add_sat<int8_t>(r, a, b, 1); break;
-    case kPaddsw: add_sat<int16_t>(r, a, b, 1); break;
-    case kPsubsb: add_sat<int8_t>(r, a, b, -1); break;
-    case kPsubsw: add_sat<int16_t>(r, a, b, -1); break;
-    case kPaddusb: add_sat<uint8_t>(r, a, b, 1); break;
-    case kPaddusw: add_sat<uint16_t>(r, a, b, 1); break;
-    case kPsubusb: add_sat<uint8_t>(r, a, b, -1); break;
-    case kPsubusw: add_sat<uint16_t>(r, a, b, -1); break;
-    case kPacksswb: pack<int16_t, int8_t>(r, a, b); break;
-    case kPackssdw: pack<int32_t, int16_t>(r, a, b); break;
-    case kPackuswb: pack<int16_t, uint8_t>(r, a, b); break;
+    case kPaddsb:
+      add_sat<int8_t>(r, a, b, 1);
+      break;
+    case kPaddsw:
+      add_sat<int16_t>(r, a, b, 1);
+      break;
+    case kPsubsb:
+      add_sat<int8_t>(r, a, b, -1);
+      break;
+    case kPsubsw:
+      add_sat<int16_t>(r, a, b, -1);
+      break;
+    case kPaddusb:
+      add_sat<uint8_t>(r, a, b, 1);
+      break;
+    case kPaddusw:
+      add_sat<uint16_t>(r, a, b, 1);
+      break;
+    case kPsubusb:
+      add_sat<uint8_t>(r, a, b, -1);
+      break;
+    case kPsubusw:
+      add_sat<uint16_t>(r, a, b, -1);
+      break;
+    case kPacksswb:
+      pack<int16_t, int8_t>(r, a, b);
+      break;
+    case kPackssdw:
+      pack<int32_t, int16_t>(r, a, b);
+      break;
+    case kPackuswb:
+      pack<int16_t, uint8_t>(r, a, b);
+      break;
     case kPavgb:
       lanes<uint8_t>(r, a, b, [](int64_t x, int64_t y) { return (x + y + 1) >> 1; });
       break;
@@ -157,13 +212,27 @@ void compute(IntOp op, uint8_t* r, const uint8_t* a, const uint8_t* b, unsigned 
       put<uint64_t>(r, 0, get<uint64_t>(a, imm & 1));
       put<uint64_t>(r, 1, get<uint64_t>(b, (imm >> 1) & 1));
       break;
-    case kUnpcklps: interleave<uint32_t>(r, a, b, 0); break;
-    case kUnpckhps: interleave<uint32_t>(r, a, b, 2); break;
-    case kUnpcklpd: interleave<uint64_t>(r, a, b, 0); break;
-    case kUnpckhpd: interleave<uint64_t>(r, a, b, 1); break;
-    case kMovhlps: std::memcpy(r, b + 8, 8); break;
-    case kMovlhps: std::memcpy(r + 8, b, 8); break;
-    case kMovntpd: std::memcpy(r, b, 16); break;
+    case kUnpcklps:
+      interleave<uint32_t>(r, a, b, 0);
+      break;
+    case kUnpckhps:
+      interleave<uint32_t>(r, a, b, 2);
+      break;
+    case kUnpcklpd:
+      interleave<uint64_t>(r, a, b, 0);
+      break;
+    case kUnpckhpd:
+      interleave<uint64_t>(r, a, b, 1);
+      break;
+    case kMovhlps:
+      std::memcpy(r, b + 8, 8);
+      break;
+    case kMovlhps:
+      std::memcpy(r + 8, b, 8);
+      break;
+    case kMovntpd:
+      std::memcpy(r, b, 16);
+      break;
   }
 }
 
